@@ -1,0 +1,39 @@
+# Two commands do all set-up on a fresh clone:
+#   make train   - create .venv if needed, install, train SimCLR with batch curation on CIFAR-10
+#   make test    - same set-up, then the notebook tests (nbdev_test) and pytest
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The torch build to install; override on machines that need another, e.g.
+#   make test TORCH="torch==2.9.1 torchvision==0.24.1"
+TORCH ?= torch==2.14.1 torchvision==0.29.1
+ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: train test install export clean-nbs check-sync readme
+
+$(BIN)/.installed: settings.ini setup.py
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	@$(BIN)/python -c "import torch, torchvision" 2>/dev/null || $(BIN)/python -m pip install $(TORCH)
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $@
+
+install: $(BIN)/.installed
+
+train: $(BIN)/.installed
+	$(BIN)/bc_train $(ARGS)
+
+test: $(BIN)/.installed check-sync
+	$(BIN)/python -m pytest -n 2 tests $(PYTEST_ARGS)
+
+# CI fails when notebooks are not clean or the package is out of step with them.
+check-sync: $(BIN)/.installed
+	@$(BIN)/python tests/check_sync.py
+
+export: $(BIN)/.installed
+	$(BIN)/nbdev_export && $(BIN)/nbdev_clean
+
+readme: $(BIN)/.installed
+	$(BIN)/python tests/make_readme.py
