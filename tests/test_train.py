@@ -1,0 +1,84 @@
+"""bc_train end to end: a smoke run, bad flags, and resume after a real kill."""
+import json, os, signal, subprocess, sys, time
+from pathlib import Path
+import pytest, torch
+
+ROOT = Path(__file__).resolve().parents[1]
+BC_TRAIN = str(Path(sys.executable).with_name('bc_train'))
+
+
+def run_cli(*args, **kw):
+    return subprocess.run([BC_TRAIN, *args], cwd=ROOT, capture_output=True, text=True, timeout=600, **kw)
+
+
+def test_smoke_run_writes_run_folder(tmp_path):
+    r = run_cli('--preset', 'smoke', '--out', str(tmp_path), '--name', 'smoke')
+    assert r.returncode == 0, r.stderr[-3000:]
+    d = tmp_path / 'smoke'
+    s = json.loads((d / 'summary.json').read_text())
+    assert s['epochs'] == 2 and 0 <= s['knn'] <= 1 and 0 <= s['knn10'] <= 1 and 0 <= s['linear'] <= 1
+    assert s['git_commit'] and s['device'].startswith('cpu')
+    lines = [json.loads(l) for l in (d / 'metrics.jsonl').read_text().splitlines()]
+    assert [l['epoch'] for l in lines] == [1, 2] and all('loss' in l and 'images_per_s' in l for l in lines)
+    assert json.loads((d / 'config.json').read_text())['preset'] == 'smoke'
+    assert (d / 'metrics.png').stat().st_size > 1000
+
+
+@pytest.mark.parametrize('args,msg', [
+    (['--curation', 'magic'], "unknown curation scheme 'magic'"),
+    (['--epochs', '0'], 'epochs=0'),
+    (['--batch-size', '5000'], 'larger than the 2,000 training images'),
+    (['--model', 'vgg11'], "unknown model 'vgg11'"),
+    (['--data', 'no/such/images.tar.gz'], 'no/such/images.tar.gz: no such file'),
+    (['--curation-args', '{bad'], '--curation-args is not a JSON object'),
+])
+def test_bad_flags(tmp_path, args, msg):
+    r = run_cli('--preset', 'smoke', '--out', str(tmp_path), *args)
+    assert r.returncode != 0 and msg in r.stderr, r.stderr[-3000:]
+    assert 'Traceback' not in r.stderr
+
+
+def test_bad_resume_folder(tmp_path):
+    r = run_cli('--resume', str(tmp_path / 'nothing'))
+    assert r.returncode != 0 and 'not a run folder' in r.stderr and 'Traceback' not in r.stderr
+    bad = tmp_path / 'bad'; bad.mkdir()
+    (bad / 'config.json').write_text(json.dumps({'preset': 'smoke', 'data': 'procedural', 'image_size': 16, 'model': 'conv',
+                                                  'head_hidden': 64, 'head_out': 32, 'epochs': 2, 'batch_size': 64,
+                                                  'knn_k': 20, 'out': str(tmp_path)}))
+    (bad / 'checkpoint.pt').write_bytes(b'truncated')
+    r = run_cli('--resume', str(bad))
+    assert r.returncode != 0 and 'cannot read checkpoint' in r.stderr and 'Traceback' not in r.stderr
+
+
+def _final_state(run_dir):
+    return torch.load(run_dir / 'checkpoint.pt', weights_only=False)
+
+
+def test_kill_and_resume_reproduces_uninterrupted_run(tmp_path):
+    common = ['--preset', 'smoke', '--epochs', '4', '--out', str(tmp_path)]
+    r = run_cli(*common, '--name', 'full'); assert r.returncode == 0, r.stderr[-3000:]
+    # the same run, killed (SIGKILL) once its epoch-2 checkpoint is on disk
+    p = subprocess.Popen([BC_TRAIN, *common, '--name', 'part'], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    ck, t0 = tmp_path / 'part' / 'checkpoint.pt', time.time()
+    while time.time() - t0 < 300 and p.poll() is None:
+        if ck.exists() and torch.load(ck, weights_only=False)['epoch'] >= 2: break
+        time.sleep(0.05)
+    assert p.poll() is None, 'the run ended before it could be killed'
+    p.send_signal(signal.SIGKILL); p.wait()
+    killed_at = torch.load(ck, weights_only=False)['epoch']
+    assert 2 <= killed_at < 4
+    r = run_cli('--resume', str(tmp_path / 'part')); assert r.returncode == 0, r.stderr[-3000:]
+    full, part = _final_state(tmp_path / 'full'), _final_state(tmp_path / 'part')
+    assert full['epoch'] == part['epoch'] == 4
+    for k, v in full['model'].items(): assert torch.equal(v, part['model'][k]), k
+    losses = lambda d: [json.loads(l)['loss'] for l in (d / 'metrics.jsonl').read_text().splitlines()]
+    assert losses(tmp_path / 'part') == losses(tmp_path / 'full')
+    sf, sp = (json.loads((tmp_path / n / 'summary.json').read_text()) for n in ('full', 'part'))
+    assert sf['knn'] == sp['knn'] and sf['linear'] == sp['linear']
+
+
+def test_python_module_entry_point(tmp_path):
+    r = subprocess.run([sys.executable, '-m', 'batch_curation.train', '--preset', 'smoke', '--epochs', '1',
+                        '--out', str(tmp_path), '--name', 'm'], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (tmp_path / 'm' / 'summary.json').exists()
