@@ -26,7 +26,7 @@ train: $(BIN)/.installed
 	$(BIN)/bc_train $(ARGS)
 
 test: $(BIN)/.installed check-sync
-	$(BIN)/python -m pytest -n 2 tests $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 tests $(PYTEST_ARGS)
 
 # CI fails when notebooks are not clean or the package is out of step with them.
 check-sync: $(BIN)/.installed
