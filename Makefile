@@ -11,7 +11,7 @@ TORCH ?= torch==2.14.1 torchvision==0.29.1
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: train test install export clean-nbs check-sync readme
+.PHONY: train test install export check-sync readme report
 
 $(BIN)/.installed: settings.ini setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,3 +37,7 @@ export: $(BIN)/.installed
 
 readme: $(BIN)/.installed
 	$(BIN)/python tests/make_readme.py
+
+# Re-draw the CIFAR-10 study's tables and plots from the runs stored in results/cifar10 (no GPU needed).
+report: $(BIN)/.installed
+	cd nbs && ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace 09_experiments.ipynb && ../$(BIN)/nbdev_clean --fname 09_experiments.ipynb

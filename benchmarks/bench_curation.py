@@ -1,0 +1,116 @@
+"""Overhead of curation: epochs of plain SimCLR vs loss masking vs batch selection, side by side in one process.
+
+    python benchmarks/bench_curation.py                 # GPU: ResNet-18, batch 512, CIFAR-10, bf16 + channels_last
+    python benchmarks/bench_curation.py --tiny          # a CPU check in seconds (small conv net, 16x16 shapes)
+
+Each scheme trains a fresh, identically seeded model. The first `--warmup` epochs are not timed (allocator, cuDNN
+autotuning, compilation) and are also the schemes' warm-up, so every timed epoch has curation active. Prints seconds
+per epoch (median of the timed epochs), the ratio to the baseline, and what each scheme did (rejection rate, extra
+forwards, masked fractions). Targets on a GPU: masking <= 1.10x, batch selection at its defaults <= 1.40x.
+Nothing is asserted: timings are figures to read, not tests.
+"""
+import argparse, json, statistics, sys, time
+import torch
+from batch_curation.data import load_dataset, cifar10_archive, procedural_dataset, DeviceBatches
+from batch_curation.augment import SimCLRAugment
+from batch_curation.simclr import resnet_backbone, conv_backbone, simclr_head, SimCLRModel, NTXentLoss
+from batch_curation.learner import (Learner, Callback, DeviceCB, MixedPrecisionCB, ChannelsLastCB, CompileCB, LRScheduleCB,
+                                    RecorderCB, make_optimizer)
+from batch_curation.curation import make_curation
+
+TARGETS = {'mask': 1.10, 'batch': 1.40}
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--tiny', action='store_true', help='a quick CPU check: conv net, procedural 16x16 images, batch 64')
+    p.add_argument('--schemes', default='none,mask,batch', help='comma-separated curation schemes; the first is the baseline')
+    p.add_argument('--epochs', type=int, default=None, help='timed epochs per scheme (default 3, tiny 2)')
+    p.add_argument('--warmup', type=int, default=1, help='untimed epochs first, also the curation warm-up')
+    p.add_argument('--batch-size', type=int, default=None)
+    p.add_argument('--model', default='resnet18')
+    p.add_argument('--train-subset', type=int, default=None, help='use this many training images')
+    p.add_argument('--device', default='auto')
+    p.add_argument('--compile', action='store_true')
+    p.add_argument('--curation-args', default='{}', help='JSON parameters passed to every curation scheme')
+    p.add_argument('--json', default=None, help='also write the results to this file')
+    return p.parse_args(argv)
+
+
+def load_data(args):
+    "CIFAR-10 from the local archive (BC_CIFAR10_ARCHIVE), else from data/, else the procedural shapes."
+    if args.tiny: return procedural_dataset(n_train_per_class=64, n_test_per_class=8, size=16)
+    for src in (cifar10_archive(), 'cifar10'):
+        if src is None: continue
+        try: return load_dataset(src, progress=False)
+        except Exception as e: print(f"could not load {src}: {e}", file=sys.stderr)
+    print("CIFAR-10 not available: falling back to the procedural data set (32x32)", file=sys.stderr)
+    return procedural_dataset(n_train_per_class=5000, n_test_per_class=10, size=32)
+
+
+class EpochLog(Callback):
+    "Keep a copy of every epoch's log (after the recorder and the schemes wrote theirs)."
+    order = 85
+    def before_fit(self): self.logs = []
+    def after_epoch(self): self.logs.append(dict(self.learn.epoch_log))
+
+
+def run_scheme(name, x, y, args, dev, curation_args):
+    torch.manual_seed(0)
+    bb = conv_backbone((32, 64, 128)) if args.tiny else resnet_backbone(args.model, cifar_stem=x.shape[-1] <= 64)
+    model = SimCLRModel(bb, simclr_head(bb.feat_dim, 512 if not args.tiny else 128, 128 if not args.tiny else 64))
+    log = EpochLog()
+    cbs = [DeviceCB(), LRScheduleCB(), RecorderCB(), log]
+    if dev.type == 'cuda': cbs += [MixedPrecisionCB(), ChannelsLastCB()]
+    if args.compile: cbs.append(CompileCB())
+    kw = dict(curation_args)
+    if name != 'none': kw.setdefault('warmup_epochs', args.warmup)
+    cbs += make_curation(name, **({} if name == 'none' else kw))
+    learn = Learner(model, DeviceBatches(x, args.batch_size, y=y, device=dev), SimCLRAugment(size=x.shape[-1]),
+                    NTXentLoss(0.5), make_optimizer('sgd'), lr=0.06 * args.batch_size / 128, cbs=cbs)
+    learn.fit(args.warmup + args.epochs)
+    timed = log.logs[args.warmup:]
+    out = {'scheme': name, 's_per_epoch': statistics.median(r['epoch_time'] for r in timed),
+           'epoch_times': [r['epoch_time'] for r in log.logs], 'last_epoch': timed[-1]}
+    del learn, model
+    if dev.type == 'cuda': torch.cuda.empty_cache()
+    return out
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    args.epochs = args.epochs or (2 if args.tiny else 3)
+    args.batch_size = args.batch_size or (64 if args.tiny else 512)
+    dev = torch.device(('cuda' if torch.cuda.is_available() else 'cpu') if args.device == 'auto' else args.device)
+    if dev.type == 'cuda': torch.backends.cudnn.benchmark = True
+    ds = load_data(args)
+    x, y = ds.train_x, ds.train_y
+    if args.train_subset:  # a seeded random subset: archives are often sorted by class
+        i = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:args.train_subset]
+        x, y = x[i], y[i]
+    schemes, curation_args = args.schemes.split(','), json.loads(args.curation_args)
+    name_dev = torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'cpu'
+    print(f"{ds.name}: {len(x):,} images of {x.shape[-1]}x{x.shape[-1]}, batch {args.batch_size} ({len(x) // args.batch_size} steps/epoch), "
+          f"{'conv net' if args.tiny else args.model}, {name_dev}, torch {torch.__version__}; "
+          f"{args.warmup} untimed + {args.epochs} timed epochs per scheme", flush=True)
+    results = []
+    for name in schemes:
+        t0 = time.perf_counter()
+        results.append(run_scheme(name, x, y, args, dev, curation_args))
+        print(f"  {name}: done in {time.perf_counter() - t0:.1f}s", flush=True)
+    base = results[0]['s_per_epoch']
+    print(f"\n{'scheme':<8} {'s/epoch':>8} {'ratio':>6} {'target':>7}  what it did (last timed epoch)")
+    for r in results:
+        r['ratio'] = r['s_per_epoch'] / base
+        e = r['last_epoch']
+        did = ', '.join(f"{k} {e[k]:.3f}" for k in ('sel_reject_rate', 'sel_extra_forwards', 'mask_pos_masked', 'mask_neg_masked',
+                                                       'pair_from_pool', 'oracle_neg_masked', 'huber_term') if k in e)
+        tgt = TARGETS.get(r['scheme'])
+        flag = '' if tgt is None else f"<={tgt:.2f}{' ok' if r['ratio'] <= tgt else ' MISSED'}"
+        print(f"{r['scheme']:<8} {r['s_per_epoch']:8.3f} {r['ratio']:6.3f} {flag:>7}  {did}")
+    if args.json:
+        with open(args.json, 'w') as f: json.dump({'device': name_dev, 'args': vars(args), 'results': results}, f, indent=1)
+    return results
+
+
+if __name__ == '__main__': main()
