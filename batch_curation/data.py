@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['PROCEDURAL_CLASSES', 'IMAGE_EXTENSIONS', 'DatasetError', 'ImageDataset', 'procedural_dataset', 'show_images',
-           'cifar10_archive', 'load_dataset', 'DeviceBatches']
+           'save_atomic', 'cifar10_archive', 'load_dataset', 'DeviceBatches']
 
-# %% ../nbs/00_data.ipynb #ca1bd0b7
+# %% ../nbs/00_data.ipynb #3bb0699c
 import io, os, pickle, tarfile, zipfile, hashlib, time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -15,7 +15,7 @@ import numpy as np, torch
 from PIL import Image
 from fastprogress.fastprogress import progress_bar
 
-# %% ../nbs/00_data.ipynb #efd2e74b
+# %% ../nbs/00_data.ipynb #8531c8c4
 class DatasetError(ValueError):
     "A data source that cannot be read; the message names the file and what to do."
 
@@ -34,7 +34,7 @@ class ImageDataset:
         return (f"{self.name}: {len(self.train_x):,} train / {len(self.test_x):,} test images of "
                 f"3x{h}x{w}, {len(self.classes)} classes")
 
-# %% ../nbs/00_data.ipynb #2c5c8c55
+# %% ../nbs/00_data.ipynb #6933e236
 PROCEDURAL_CLASSES = ['hstripes', 'vstripes', 'checker', 'diagonal', 'disc', 'ring', 'square', 'triangle', 'cross', 'dots']
 
 def _shape_masks(n, size, g):
@@ -51,7 +51,7 @@ def _shape_masks(n, size, g):
             ((dx.abs() < r / 3) & (dy.abs() < r)) | ((dy.abs() < r / 3) & (dx.abs() < r)),
             (frac(xx) - .5)**2 + (frac(yy) - .5)**2 < .06]
 
-# %% ../nbs/00_data.ipynb #8cac8b67
+# %% ../nbs/00_data.ipynb #bd449595
 def _procedural_split(n_per_class, size, n_classes, g):
     "Images and labels for one split of the procedural data set."
     xs, ys = [], []
@@ -76,7 +76,7 @@ def procedural_dataset(n_train_per_class=200, # training images per class
     tex, tey = _procedural_split(n_test_per_class, size, n_classes, g)
     return ImageDataset(trx, try_, tex, tey, PROCEDURAL_CLASSES[:n_classes], 'procedural shapes (synthetic)')
 
-# %% ../nbs/00_data.ipynb #503f68ba
+# %% ../nbs/00_data.ipynb #cbd3a7a8
 def show_images(images, # uint8 (N, 3, H, W) or float (N, 3, H, W) in [0, 1]
                 titles=None, # one title per image
                 ncols=8, # images per row
@@ -94,7 +94,7 @@ def show_images(images, # uint8 (N, 3, H, W) or float (N, 3, H, W) in [0, 1]
     fig.tight_layout()
     return fig
 
-# %% ../nbs/00_data.ipynb #31ab3c31
+# %% ../nbs/00_data.ipynb #2e96b0e5
 def _read_cifar10_pickles(folder):
     "Read the official `cifar-10-batches-py` folder into an `ImageDataset`."
     folder = Path(folder)
@@ -110,7 +110,7 @@ def _read_cifar10_pickles(folder):
     with open(folder / 'batches.meta', 'rb') as f: classes = pickle.load(f, encoding='latin1')['label_names']
     return ImageDataset(torch.cat([x for x, _ in tr]), torch.cat([y for _, y in tr]), tex, tey, classes, 'CIFAR-10')
 
-# %% ../nbs/00_data.ipynb #3ffd4368
+# %% ../nbs/00_data.ipynb #e6d6ad80
 def _cifar10_official(root):
     "CIFAR-10 from `root/cifar-10-batches-py`, downloading it there through torchvision when missing."
     folder = Path(root) / 'cifar-10-batches-py'
@@ -123,7 +123,7 @@ def _cifar10_official(root):
                                "such as cifar10-jpeg.tar.gz as the source") from None
     return _read_cifar10_pickles(folder)
 
-# %% ../nbs/00_data.ipynb #445b582a
+# %% ../nbs/00_data.ipynb #6e1f35da
 IMAGE_EXTENSIONS = {'.jpg', '.jpeg', '.png', '.bmp', '.gif', '.webp', '.tif', '.tiff', '.ppm'}
 
 def _split_class_file(name):
@@ -134,7 +134,7 @@ def _split_class_file(name):
     if split not in ('train', 'test') or Path(fname).suffix.lower() not in IMAGE_EXTENSIONS: return None
     return split, cls, name
 
-# %% ../nbs/00_data.ipynb #7b8c7ee1
+# %% ../nbs/00_data.ipynb #85ac9f2f
 def _list_tree(names, source):
     "Check a class-folder layout; returns {split: [(class, member), ...]} and the class names."
     found = {'train': {}, 'test': {}}
@@ -151,7 +151,7 @@ def _list_tree(names, source):
     classes = sorted(tr)
     return {s: [(c, m) for c in classes for m in sorted(found[s][c])] for s in found}, classes
 
-# %% ../nbs/00_data.ipynb #d3b6b456
+# %% ../nbs/00_data.ipynb #f69e9af5
 def _check_empty_classes(dirs, names, source):
     "Raise when a `train/<class>` or `test/<class>` folder holds no image."
     have = {tuple(Path(s[2]).parts[-3:-1]) for s in map(_split_class_file, names) if s}
@@ -161,7 +161,7 @@ def _check_empty_classes(dirs, names, source):
            and tuple(parts[-2:]) not in have:
             raise DatasetError(f"class folder {d} in {source} holds no images; remove it or add images")
 
-# %% ../nbs/00_data.ipynb #10becd63
+# %% ../nbs/00_data.ipynb #b666a8d6
 def _decode_chunk(items, size):
     "Decode [(name, bytes), ...] to uint8 HWC arrays; a failure gives (name, message) instead of an array."
     out = []
@@ -174,7 +174,7 @@ def _decode_chunk(items, size):
         except Exception as e: out.append((name, str(e).split(' <_io.')[0] or type(e).__name__))  # drop Pillow's buffer repr
     return out
 
-# %% ../nbs/00_data.ipynb #82f5f206
+# %% ../nbs/00_data.ipynb #da4b0234
 def _decode_all(items, size, source, progress=True, chunk=2000):
     "Decode all images in parallel, with a progress bar; raise naming the first corrupt or odd-sized file."
     chunks = [items[i:i + chunk] for i in range(0, len(items), chunk)]
@@ -194,7 +194,7 @@ def _decode_all(items, size, source, progress=True, chunk=2000):
                            f"{odd} is not); pass size=N to resize them all to NxN")
     return torch.from_numpy(np.stack(arrs)).permute(0, 3, 1, 2).contiguous()
 
-# %% ../nbs/00_data.ipynb #9fe2650c
+# %% ../nbs/00_data.ipynb #ac1edca7
 def _read_members(path):
     "All (name, bytes) of a folder or archive, plus the folder names in it (for the empty-class check)."
     path = Path(path); name = path.name.lower()
@@ -214,7 +214,7 @@ def _read_members(path):
     raise DatasetError(f"{path}: unknown kind of source; give a folder, a .tar, .tar.gz, .tgz or .zip archive, "
                        "'cifar10' or 'procedural'")
 
-# %% ../nbs/00_data.ipynb #1899fe8e
+# %% ../nbs/00_data.ipynb #f79ec99e
 def _read_image_tree(path, size=None, progress=True):
     "Decode a class-folder image tree (folder or archive) into an `ImageDataset`."
     try: members, dirs, read = _read_members(path)
@@ -231,7 +231,7 @@ def _read_image_tree(path, size=None, progress=True):
         out += [_decode_all(items, size, path, progress), torch.tensor([lookup[c] for c, _ in tree[split]])]
     return ImageDataset(*out, classes, Path(path).name)
 
-# %% ../nbs/00_data.ipynb #fedecb9e
+# %% ../nbs/00_data.ipynb #3b58dc97
 def _cache_path(source, root, size):
     "Where the decoded tensors of `source` are cached: keyed by its size, modification time and `size`."
     p = Path(source).resolve()
@@ -240,19 +240,19 @@ def _cache_path(source, root, size):
     key = hashlib.sha1(repr((str(p), stats, size)).encode()).hexdigest()[:12]
     return Path(root) / f"{p.name}.{key}.cache.pt"
 
-def _save_atomic(obj, path):
+def save_atomic(obj, path):
     "torch.save to a temporary file beside `path`, then rename: readers never see half a file."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     torch.save(obj, tmp); os.replace(tmp, path)
 
-# %% ../nbs/00_data.ipynb #bc5e129f
+# %% ../nbs/00_data.ipynb #5e00ae0c
 def cifar10_archive():
     "Path of a local CIFAR-10 class-folder archive named by the environment variable BC_CIFAR10_ARCHIVE, or None."
     p = os.environ.get('BC_CIFAR10_ARCHIVE')
     return p if p and Path(p).exists() else None
 
-# %% ../nbs/00_data.ipynb #08155ec2
+# %% ../nbs/00_data.ipynb #1dce2b4a
 def load_dataset(source, # 'cifar10', 'procedural', a folder, or a .tar/.tar.gz/.zip archive of train/<class>/* and test/<class>/*
                  root='data', # where downloads and caches go
                  size=None, # resize every image to size x size (needed when images differ in size)
@@ -271,10 +271,10 @@ def load_dataset(source, # 'cifar10', 'procedural', a folder, or a .tar/.tar.gz/
         try: return ImageDataset(**torch.load(cache, weights_only=True))
         except Exception: pass  # an unreadable cache is rebuilt below
     ds = _read_image_tree(p, size, progress)
-    _save_atomic(vars(ds), cache)
+    save_atomic(vars(ds), cache)
     return ds
 
-# %% ../nbs/00_data.ipynb #c40bd4a4
+# %% ../nbs/00_data.ipynb #d75fd916
 class DeviceBatches:
     "Shuffled index batches over a split held once on the device; no workers, no PIL."
     def __init__(self, x, # uint8 images (N, 3, H, W)

@@ -6,10 +6,9 @@
 __all__ = ['CancelFitException', 'CancelEpochException', 'CancelBatchException', 'Callback', 'run_cbs', 'with_cbs', 'Learner',
            'LossRecorderCB', 'DeviceCB', 'MixedPrecisionCB', 'ChannelsLastCB', 'CompileCB', 'LARS', 'make_optimizer',
            'warmup_cosine', 'LRScheduleCB', 'RecorderCB', 'KnnCB', 'NonFiniteLossError', 'NonFiniteCB', 'ProgressCB',
-           'save_atomic', 'write_text_atomic', 'plot_history', 'MetricsFileCB', 'learner_state', 'load_learner_state',
-           'CheckpointCB']
+           'write_text_atomic', 'plot_history', 'MetricsFileCB', 'learner_state', 'load_learner_state', 'CheckpointCB']
 
-# %% ../nbs/04_learner.ipynb #fa1cc1de
+# %% ../nbs/04_learner.ipynb #cbc7c26f
 import json, math, os, time
 from functools import partial, wraps
 from operator import attrgetter
@@ -18,10 +17,10 @@ import torch
 from torch import nn
 from fastcore.basics import patch
 from fastprogress.fastprogress import master_bar, progress_bar, IN_NOTEBOOK
-from .data import DeviceBatches, ImageDataset
+from .data import DeviceBatches, ImageDataset, save_atomic
 from .evaluate import extract_features, knn_accuracy
 
-# %% ../nbs/04_learner.ipynb #4760f0ac
+# %% ../nbs/04_learner.ipynb #09c1ff18
 class CancelFitException(Exception): "Raise in a callback to stop training cleanly."
 class CancelEpochException(Exception): "Raise in a callback to skip the rest of the epoch."
 class CancelBatchException(Exception): "Raise in a callback to skip the rest of the batch."
@@ -36,7 +35,7 @@ def run_cbs(cbs, method_name, learn=None):
         method = getattr(cb, method_name, None)
         if method is not None: method()
 
-# %% ../nbs/04_learner.ipynb #bfb4c5a3
+# %% ../nbs/04_learner.ipynb #b0f2cc83
 class with_cbs:
     "Decorator: run `before_NAME` and `after_NAME` callbacks around a stage, and catch its cancel exception."
     def __init__(self, name): self.name = name
@@ -50,7 +49,7 @@ class with_cbs:
             finally: o.callback(f'cleanup_{self.name}')
         return _f
 
-# %% ../nbs/04_learner.ipynb #ff22df58
+# %% ../nbs/04_learner.ipynb #f3d3f98a
 class Learner:
     "SimCLR training: index batches -> two views -> (h, z) -> callbacks -> loss -> optimiser step."
     def __init__(self, model, # images -> (h, z), e.g. `SimCLRModel`
@@ -74,7 +73,7 @@ class Learner:
         for cb in cbs: cb.learn = self; self.cbs.append(cb)
     def callback(self, name): run_cbs(self.cbs, name, self)
 
-# %% ../nbs/04_learner.ipynb #3191c51f
+# %% ../nbs/04_learner.ipynb #8fae46af
 @patch
 def draw_views(self:Learner):
     "Draw two augmented views of the current batch."
@@ -88,7 +87,7 @@ def forward(self:Learner):
     self.h, self.z = self.model_fn(x)
     (self.h1, self.h2), (self.z1, self.z2) = self.h.chunk(2), self.z.chunk(2)
 
-# %% ../nbs/04_learner.ipynb #6e8850e9
+# %% ../nbs/04_learner.ipynb #cc5b4d55
 @patch
 @with_cbs('batch')
 def one_batch(self:Learner):
@@ -108,7 +107,7 @@ def one_epoch(self:Learner):
     self.epoch_log = {'epoch': self.epoch + 1}
     for self.iter, self.idx in enumerate(self.dl): self.one_batch()
 
-# %% ../nbs/04_learner.ipynb #cccdd8ad
+# %% ../nbs/04_learner.ipynb #86471897
 @patch
 @with_cbs('fit')
 def _fit(self:Learner):
@@ -128,13 +127,13 @@ def fit(self:Learner, n_epochs, # train until this many epochs are done (a resum
         for cb in extra: self.cbs.remove(cb)
     return self.history
 
-# %% ../nbs/04_learner.ipynb #2f5786d6
+# %% ../nbs/04_learner.ipynb #48b2d183
 class LossRecorderCB(Callback):
     "Keep every step's loss in `learn.step_losses` (a float each: syncs the device; for demos and tests)."
     def before_fit(self): self.learn.step_losses = []
     def after_loss(self): self.learn.step_losses.append(self.learn.loss.item())
 
-# %% ../nbs/04_learner.ipynb #272cc4aa
+# %% ../nbs/04_learner.ipynb #a129a1cf
 class DeviceCB(Callback):
     "Move the model to the device that holds the images."
     order = -10
@@ -150,7 +149,7 @@ class MixedPrecisionCB(Callback):
     def cleanup_batch(self):
         if getattr(self, 'ctx', None) is not None: self.ctx.__exit__(None, None, None); self.ctx = None
 
-# %% ../nbs/04_learner.ipynb #bcb99e71
+# %% ../nbs/04_learner.ipynb #ef599f78
 class ChannelsLastCB(Callback):
     "Use the channels_last memory format for the model and its inputs."
     order = -8
@@ -165,7 +164,7 @@ class CompileCB(Callback):
     def before_fit(self): self.learn.model_fn = torch.compile(self.learn.model, **self.kwargs)
     def after_fit(self): self.learn.model_fn = self.learn.model
 
-# %% ../nbs/04_learner.ipynb #61785a63
+# %% ../nbs/04_learner.ipynb #8acca52a
 class LARS(torch.optim.Optimizer):
     "SGD with momentum whose step for each weight matrix is scaled by the trust ratio eta*||w||/||g + wd*w||."
     def __init__(self, params, lr, momentum=0.9, weight_decay=1e-6, eta=0.02):
@@ -184,7 +183,7 @@ class LARS(torch.optim.Optimizer):
                 buf = self.state[p].setdefault('momentum_buffer', torch.zeros_like(p))
                 buf.mul_(g['momentum']).add_(d); p.add_(buf, alpha=-g['lr'])
 
-# %% ../nbs/04_learner.ipynb #842d4332
+# %% ../nbs/04_learner.ipynb #022b5626
 def make_optimizer(name='sgd', # 'sgd' or 'lars'
                    momentum=0.9, weight_decay=5e-4):
     "An `opt_func(params, lr)` for the Learner."
@@ -192,7 +191,7 @@ def make_optimizer(name='sgd', # 'sgd' or 'lars'
     if name == 'lars': return partial(LARS, momentum=momentum, weight_decay=weight_decay)
     raise ValueError(f"unknown optimizer {name!r}; choose 'sgd' or 'lars'")
 
-# %% ../nbs/04_learner.ipynb #bd12e04f
+# %% ../nbs/04_learner.ipynb #140b34d1
 def warmup_cosine(step, warmup_steps, total_steps):
     "Learning-rate factor at `step`: linear warm-up, then cosine decay to 0."
     if step < warmup_steps: return (step + 1) / warmup_steps
@@ -211,7 +210,7 @@ class LRScheduleCB(Callback):
     def state_dict(self): return self.sched.state_dict()
     def load_state_dict(self, sd): self.sched.load_state_dict(sd)
 
-# %% ../nbs/04_learner.ipynb #6c3a9286
+# %% ../nbs/04_learner.ipynb #af6666fd
 def _sync(device):
     if device.type == 'cuda': torch.cuda.synchronize(device)
 
@@ -227,7 +226,7 @@ class RecorderCB(Callback):
         self.learn.epoch_log.update(loss=self.loss_sum.item() / max(self.n, 1), lr=self.learn.opt.param_groups[0]['lr'],
                                     epoch_time=dt, images_per_s=self.n * self.learn.batches.bs / dt)
 
-# %% ../nbs/04_learner.ipynb #7206a2b9
+# %% ../nbs/04_learner.ipynb #fdc8c402
 class KnnCB(Callback):
     "kNN accuracy of the backbone's features every `every` epochs and after the last one."
     order = 20
@@ -242,7 +241,7 @@ class KnnCB(Callback):
         self.learn.epoch_log['knn'] = knn_accuracy(ftr, self.data.train_y.to(dev), fte, self.data.test_y.to(dev),
                                                    k=min(self.k, len(ftr)), temperature=self.t)
 
-# %% ../nbs/04_learner.ipynb #6004ba4a
+# %% ../nbs/04_learner.ipynb #c36c9cc6
 class NonFiniteLossError(RuntimeError): "The loss became NaN or infinite."
 
 class NonFiniteCB(Callback):
@@ -263,7 +262,7 @@ class NonFiniteCB(Callback):
                                      f"{len(self.learn.batches)}; training stopped and the last good checkpoint was left "
                                      "as it was. Lower the learning rate or check the data.")
 
-# %% ../nbs/04_learner.ipynb #94f959ac
+# %% ../nbs/04_learner.ipynb #18608dae
 class ProgressCB(Callback):
     "fastprogress bars and a live plot in notebooks; one plain line per epoch in a terminal."
     order = 95
@@ -289,19 +288,13 @@ class ProgressCB(Callback):
                                     [[e for e, _ in kn], [a for _, a in kn]]])
         if self.notebook: self.mbar.write(f"epoch {log['epoch']}: loss {log.get('loss', float('nan')):.4f}" + (f", kNN {log['knn']:.3f}" if 'knn' in log else ''))
 
-# %% ../nbs/04_learner.ipynb #f4af0043
-def save_atomic(obj, path):
-    "torch.save to a temporary file beside `path`, then rename over it."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp); os.replace(tmp, path)
-
+# %% ../nbs/04_learner.ipynb #174a8aa3
 def write_text_atomic(text, path):
     "Write a text file through a temporary file and a rename."
     path = Path(path); tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text); os.replace(tmp, path)
 
-# %% ../nbs/04_learner.ipynb #8427aacf
+# %% ../nbs/04_learner.ipynb #43779f3c
 def plot_history(history, path=None, keys=('loss', 'knn')):
     "Plot per-epoch metrics side by side; save as PNG when `path` is given."
     import matplotlib.pyplot as plt
@@ -325,7 +318,7 @@ class MetricsFileCB(Callback):
     def after_fit(self):
         if self.plot and self.learn.history: plot_history(self.learn.history, self.run_dir / 'metrics.png')
 
-# %% ../nbs/04_learner.ipynb #d38fbf94
+# %% ../nbs/04_learner.ipynb #28e41d65
 def _rng_states(learn):
     return {'aug': learn.aug_gen.get_state(), 'batches': learn.batches.state_dict(), 'torch': torch.get_rng_state(),
             'cuda': torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
@@ -340,7 +333,7 @@ def learner_state(learn, epochs_done):
             'cbs': {type(cb).__name__: cb.state_dict() for cb in learn.cbs if hasattr(cb, 'state_dict')},
             'rng': _rng_states(learn), 'history': list(learn.history)}
 
-# %% ../nbs/04_learner.ipynb #472f3708
+# %% ../nbs/04_learner.ipynb #671d655d
 def load_learner_state(learn, path):
     "Restore a `learner_state` checkpoint into `learn`; returns the number of epochs it had done."
     try: s = torch.load(path, map_location=learn.device, weights_only=False)
@@ -353,7 +346,7 @@ def load_learner_state(learn, path):
     learn.history = list(s['history'])
     return s['epoch']
 
-# %% ../nbs/04_learner.ipynb #24cd8bdb
+# %% ../nbs/04_learner.ipynb #327662b6
 class CheckpointCB(Callback):
     "Save `checkpoint.pt` atomically every `every` epochs and at the end; with `resume`, continue from it."
     order = 100
