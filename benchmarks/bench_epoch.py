@@ -88,7 +88,7 @@ def main():
         try:
             t = time_lightly(c, ds, a.epochs, a.workers); res['lightly'] = best(t); res['lightly_epochs'] = t
             print(f"{'lightly':14s}: {best(t):.2f} s/epoch (epochs {', '.join(f'{x:.2f}' for x in t)}), {a.workers} workers", flush=True)
-        except ImportError as e: print(f"lightly arm skipped ({e}); pip install lightly in this environment to run it")
+        except ImportError as e: print(f"lightly arm skipped ({e}); pip install lightly beside the package to run it")
     ours = min(res[k] for k in ('ours_eager', 'ours_compiled') if k in res)
     if 'lightly' in res:
         res['speedup_vs_lightly'] = res['lightly'] / ours
