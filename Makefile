@@ -1,5 +1,5 @@
 # Two commands do all set-up on a fresh clone:
-#   make train   - create .venv if needed, install, train SimCLR with batch curation on CIFAR-10
+#   make train   - create .venv if needed, install, train SimCLR with batch curation (batch selection) on CIFAR-10
 #   make test    - same set-up, then the notebook tests (nbdev_test) and pytest
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -23,7 +23,7 @@ $(BIN)/.installed: settings.ini setup.py
 install: $(BIN)/.installed
 
 train: $(BIN)/.installed
-	$(BIN)/bc_train $(ARGS)
+	$(BIN)/bc_train --curation batch $(ARGS)
 
 test: $(BIN)/.installed check-sync
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 tests $(PYTEST_ARGS)

@@ -67,7 +67,10 @@ def test_kill_and_resume_reproduces_uninterrupted_run(tmp_path):
     p.send_signal(signal.SIGKILL); p.wait()
     killed_at = torch.load(ck, weights_only=False)['epoch']
     assert 2 <= killed_at < 4
-    r = run_cli('--resume', str(tmp_path / 'part')); assert r.returncode == 0, r.stderr[-3000:]
+    r = run_cli('--resume', str(tmp_path / 'part'), '--batch-size', '32')  # a changed setting is refused
+    assert r.returncode != 0 and 'not batch_size' in r.stderr, r.stderr[-3000:]
+    r = run_cli('--resume', str(tmp_path / 'part'), '--curation', 'none')  # the stored value: allowed (make train passes it)
+    assert r.returncode == 0, r.stderr[-3000:]
     full, part = _final_state(tmp_path / 'full'), _final_state(tmp_path / 'part')
     assert full['epoch'] == part['epoch'] == 4
     for k, v in full['model'].items(): assert torch.equal(v, part['model'][k]), k
