@@ -11,7 +11,7 @@ TORCH ?= torch==2.14.1 torchvision==0.29.1
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: train test install export check-sync readme report
+.PHONY: train test install export check-sync readme report study
 
 $(BIN)/.installed: settings.ini setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,3 +41,16 @@ readme: $(BIN)/.installed
 # Re-draw the CIFAR-10 study's tables and plots from the runs stored in results/cifar10 (no GPU needed).
 report: $(BIN)/.installed
 	cd nbs && ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace 09_experiments.ipynb && ../$(BIN)/nbdev_clean --fname 09_experiments.ipynb
+
+# Every arm of a study (one .toml per arm in CONFIGS) for every seed, seed by seed; a finished run is skipped and a
+# stopped one resumed, so the same command continues a study that was interrupted.
+CONFIGS ?= configs/cifar10
+SEEDS ?= 0 1
+STUDY_OUT ?= results/cifar10
+study: $(BIN)/.installed
+	@for s in $(SEEDS); do for cfg in $(CONFIGS)/*.toml; do \
+	  arm=$$(basename $$cfg .toml); run=$(STUDY_OUT)/$$arm-s$$s; \
+	  if [ -f $$run/summary.json ]; then echo "finished: $$run"; \
+	  elif [ -f $$run/checkpoint.pt ]; then $(BIN)/bc_train --resume $$run || exit 1; \
+	  else $(BIN)/bc_train --config $$cfg --seed $$s --out $(STUDY_OUT) --name $$arm-s$$s || exit 1; fi; \
+	done; done

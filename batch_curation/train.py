@@ -233,13 +233,14 @@ def config_from_args(args):
         if changed := sorted(k for k, v in flags.items() if k not in ('epochs', 'device') and stored.get(k) != v):
             raise ValueError(f"--resume takes its settings from {cfg}; only --epochs and --device may be changed, not {', '.join(changed)}")
         return check_config(TrainConfig(**{**stored, **flags})), args.resume
-    preset = args.preset
-    if preset is None:
+    file = read_config_file(args.config) if args.config else {}
+    preset = args.preset or file.pop('preset', None)  # a flag beats the config file
+    file.pop('preset', None)
+    if preset is None:  # neither says: the GPU decides
         preset = 'paper' if torch.cuda.is_available() else 'quick'
         if int(os.environ.get('RANK', 0)) == 0: print(f"preset '{preset}': {'a GPU is available' if preset == 'paper' else 'no GPU here, so a short CPU run'} "
               "(choose with --preset paper|quick|smoke)", flush=True)
-    file = read_config_file(args.config) if args.config else {}
-    return preset_config(file.pop('preset', preset) if not args.preset else preset, **{**file, **flags}), None
+    return preset_config(preset, **{**file, **flags}), None
 
 # %% ../nbs/07_train.ipynb #3f5ec432
 def main(argv=None):

@@ -85,3 +85,17 @@ def test_python_module_entry_point(tmp_path):
                         '--out', str(tmp_path), '--name', 'm'], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     assert (tmp_path / 'm' / 'summary.json').exists()
+
+
+def test_config_file_preset(tmp_path):
+    "A config file's preset is used (and reported as chosen), and a --preset flag overrides it."
+    cfg = tmp_path / 'arm.toml'
+    cfg.write_text('preset = "smoke"\nepochs = 1\ncuration = "mask"\n')
+    r = run_cli('--config', str(cfg), '--out', str(tmp_path), '--name', 'from-file')
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert 'no GPU here' not in r.stdout and 'a GPU is available' not in r.stdout
+    stored = json.loads((tmp_path / 'from-file' / 'config.json').read_text())
+    assert stored['preset'] == 'smoke' and stored['epochs'] == 1 and stored['curation'] == 'mask' and stored['model'] == 'conv'
+    from batch_curation.train import config_from_args, _parser
+    c, _ = config_from_args(_parser().parse_args(['--config', str(cfg), '--preset', 'quick']))
+    assert c.preset == 'quick' and c.train_subset == 10000 and c.epochs == 1
