@@ -2,6 +2,8 @@
 
     python benchmarks/bench_curation.py                 # GPU: ResNet-18, batch 512, CIFAR-10, bf16 + channels_last
     python benchmarks/bench_curation.py --tiny          # a CPU check in seconds (small conv net, 16x16 shapes)
+    python benchmarks/bench_curation.py --model conv --device cpu --batch-size 256 --train-subset 5120 --epochs 2
+                                                        # CPU figures for the `quick` preset's conv net on CIFAR-10
 
 Each scheme trains a fresh, identically seeded model. The first `--warmup` epochs are not timed (allocator, cuDNN
 autotuning, compilation) and are also the schemes' warm-up, so every timed epoch has curation active. Prints seconds
@@ -28,7 +30,7 @@ def parse_args(argv=None):
     p.add_argument('--epochs', type=int, default=None, help='timed epochs per scheme (default 3, tiny 2)')
     p.add_argument('--warmup', type=int, default=1, help='untimed epochs first, also the curation warm-up')
     p.add_argument('--batch-size', type=int, default=None)
-    p.add_argument('--model', default='resnet18')
+    p.add_argument('--model', default='resnet18', help="a torchvision ResNet name, or 'conv' (the small net of the quick preset)")
     p.add_argument('--train-subset', type=int, default=None, help='use this many training images')
     p.add_argument('--device', default='auto')
     p.add_argument('--compile', action='store_true')
@@ -57,11 +59,14 @@ class EpochLog(Callback):
 
 def run_scheme(name, x, y, args, dev, curation_args):
     torch.manual_seed(0)
-    bb = conv_backbone((32, 64, 128)) if args.tiny else resnet_backbone(args.model, cifar_stem=x.shape[-1] <= 64)
-    model = SimCLRModel(bb, simclr_head(bb.feat_dim, 512 if not args.tiny else 128, 128 if not args.tiny else 64))
+    if args.tiny: bb, head = conv_backbone((32, 64, 128)), (128, 64)
+    elif args.model == 'conv': bb, head = conv_backbone((64, 128, 256)), (256, 128)  # the `quick` preset's net (bc_train --model conv)
+    else: bb, head = resnet_backbone(args.model, cifar_stem=x.shape[-1] <= 64), (512, 128)
+    model = SimCLRModel(bb, simclr_head(bb.feat_dim, *head))
     log = EpochLog()
     cbs = [DeviceCB(), LRScheduleCB(), RecorderCB(), log]
-    if dev.type == 'cuda': cbs += [MixedPrecisionCB(), ChannelsLastCB()]
+    cbs.append(ChannelsLastCB())  # as bc_train does, on GPUs and CPUs
+    if dev.type == 'cuda': cbs.append(MixedPrecisionCB())
     if args.compile: cbs.append(CompileCB())
     kw = dict(curation_args)
     if name != 'none': kw.setdefault('warmup_epochs', args.warmup)
@@ -91,7 +96,7 @@ def main(argv=None):
     schemes, curation_args = args.schemes.split(','), json.loads(args.curation_args)
     name_dev = torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'cpu'
     print(f"{ds.name}: {len(x):,} images of {x.shape[-1]}x{x.shape[-1]}, batch {args.batch_size} ({len(x) // args.batch_size} steps/epoch), "
-          f"{'conv net' if args.tiny else args.model}, {name_dev}, torch {torch.__version__}; "
+          f"{'tiny conv net' if args.tiny else args.model}, {name_dev}, torch {torch.__version__}; "
           f"{args.warmup} untimed + {args.epochs} timed epochs per scheme", flush=True)
     results = []
     for name in schemes:

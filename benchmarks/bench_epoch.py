@@ -69,15 +69,16 @@ def time_lightly(c, ds, epochs, workers):
     return times
 
 
-def main():
+def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--device', default='auto'); p.add_argument('--batch-size', type=int, default=512)
     p.add_argument('--model', default='resnet18'); p.add_argument('--train-subset', type=int)
     p.add_argument('--epochs', type=int, default=3, help='epochs per arm; the best epoch after the first is reported')
     p.add_argument('--workers', type=int, default=min(15, os.cpu_count() or 1), help="lightly's DataLoader workers")
     p.add_argument('--no-lightly', action='store_true'); p.add_argument('--json', help='write the figures here')
-    a = p.parse_args()
-    c = preset_config('paper', device=a.device, batch_size=a.batch_size, model=a.model, train_subset=a.train_subset)
+    p.add_argument('--data', default='auto', help="as bc_train --data: 'auto' (CIFAR-10), 'procedural', or an image archive")
+    a = p.parse_args(argv)
+    c = preset_config('paper', data=a.data, device=a.device, batch_size=a.batch_size, model=a.model, train_subset=a.train_subset)
     ds = build_data(c); dev = pick_device(c.device)
     print(f"{ds}; batch {c.batch_size}; model {c.model}; device {device_name(dev)}; torch {torch.__version__}", flush=True)
     res = {'device': device_name(dev), 'batch_size': c.batch_size, 'model': c.model, 'images': len(ds.train_x)}

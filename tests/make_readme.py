@@ -16,7 +16,7 @@ def readme_text(nb_path=ROOT / 'nbs' / 'index.ipynb'):
     for c in nb.cells:
         src = c.source.strip()
         if c.cell_type == 'markdown':
-            parts.append(src.replace('](images/', '](nbs/images/'))
+            parts.append(src.replace('](images/', '](nbs/images/').replace('](../', ']('))  # links relative to nbs/ -> to the root
             continue
         lines = src.splitlines()
         if any(l.strip().startswith('#|') and 'hide' in l for l in lines): continue
