@@ -2,7 +2,8 @@
 
 Copies settings.ini, nbs/ and the package to a temporary folder, runs nbdev_export and nbdev_clean there,
 and compares: anything they would change means someone edited a generated file or forgot to export/clean.
-Also checks that README.md is what tests/make_readme.py makes from nbs/index.ipynb.
+Also checks that README.md is what tests/make_readme.py makes from nbs/index.ipynb, and that every study table
+stored under results/ (results/*/table.md, written by `make report`) appears in it word for word.
 """
 import filecmp, shutil, subprocess, sys, tempfile
 from pathlib import Path
@@ -38,7 +39,10 @@ def main():
         print("out of step (run `make export` and commit):\n  " + "\n  ".join(problems)); sys.exit(1)
     if (ROOT / 'README.md').read_text() != readme_text():
         print("README.md is not what nbs/index.ipynb gives (run `make readme` and commit)"); sys.exit(1)
-    print("notebooks clean, package and README.md in step with them")
+    for table in sorted((ROOT / 'results').glob('*/table.md')):  # the study tables that `make report` wrote
+        if table.read_text().strip() not in readme_text():
+            print(f"{table.relative_to(ROOT)} differs from the table in nbs/index.ipynb (copy it there, then `make readme`)"); sys.exit(1)
+    print("notebooks clean, package, README.md and the results tables in step")
 
 
 if __name__ == '__main__': main()
