@@ -234,8 +234,8 @@ def config_from_args(args):
             raise ValueError(f"--resume takes its settings from {cfg}; only --epochs and --device may be changed, not {', '.join(changed)}")
         return check_config(TrainConfig(**{**stored, **flags})), args.resume
     file = read_config_file(args.config) if args.config else {}
-    preset = args.preset or file.pop('preset', None)  # a flag beats the config file
-    file.pop('preset', None)
+    file_preset = file.pop('preset', None)
+    preset = args.preset or file_preset  # a flag beats the config file
     if preset is None:  # neither says: the GPU decides
         preset = 'paper' if torch.cuda.is_available() else 'quick'
         if int(os.environ.get('RANK', 0)) == 0: print(f"preset '{preset}': {'a GPU is available' if preset == 'paper' else 'no GPU here, so a short CPU run'} "
