@@ -286,13 +286,17 @@ def before_fit(self:BatchSelectionCB):
     CurationCB.before_fit(self)
     self.gen = torch.Generator(self.learn.device).manual_seed(self.seed)
     self.times_trained = torch.zeros(len(self.learn.batches.x), device=self.learn.device)
+    self.source = self.learn.dl  # what the learner iterates; an image pool replaces it with each epoch's list
+
+@patch
+def after_fit(self:BatchSelectionCB): self.learn.dl = self.source
 
 @patch
 def before_epoch(self:BatchSelectionCB):
     CurationCB.before_epoch(self)
     self.times_trained.zero_()
     if self.pool == 'images':  # the epoch's batches, drawn once, exactly as the uncurated run draws them
-        self.learn.dl = list(self.learn.dl)
+        self.learn.dl = list(self.source)
         self.queue, self.head = torch.cat(self.learn.dl), 0
 
 @patch

@@ -189,9 +189,16 @@ def test_batch_selection_every_score_runs_and_trains_on_a_candidate_with_gradien
     assert sel.last is not None and 1 <= sel.last['tries'] <= 3
 
 
-def test_batch_selection_resume_is_exact(tmp_path):
+SELECTIONS = {'views': dict(quantile=0.4),
+              'images-requeue': dict(pool='images', threshold='best', tries=3),
+              'images-drop-hard': dict(pool='images', rejected='drop', prefer='hard', quantile=0.4),
+              'frechet-paired-fixed': dict(score='frechet_paired', threshold='fixed', threshold_value=-0.9)}
+
+
+@pytest.mark.parametrize('kind', list(SELECTIONS))
+def test_batch_selection_resume_is_exact(tmp_path, kind):
     def go(run_dir, stop_after=None, resume=False):
-        cbs = [BatchSelectionCB(quantile=0.4, window=5, warmup_steps=3), LossMaskCB(window=5, warmup_steps=3),
+        cbs = [BatchSelectionCB(window=5, warmup_steps=3, **SELECTIONS[kind]), LossMaskCB(window=5, warmup_steps=3),
                PairSelectionCB(warmup_steps=3), RecorderCB(), MetricsFileCB(run_dir, plot=False), CheckpointCB(run_dir, resume=resume)]
         if stop_after:
             class Stop(Callback):
@@ -208,7 +215,60 @@ def test_batch_selection_resume_is_exact(tmp_path):
     for a, b in zip(full.model.state_dict().values(), resumed.model.state_dict().values()): assert torch.equal(a, b)
     logs = [json.loads(l) for l in (tmp_path / 'part' / 'metrics.jsonl').read_text().splitlines()]
     assert [r['sel_reject_rate'] for r in logs] == [r['sel_reject_rate'] for r in full.history]
-    assert {'sel_reject_rate', 'sel_window_q50', 'mask_pos_masked', 'mask_neg_masked', 'mask_neg_same_class', 'pair_from_pool'} <= set(logs[-1])
+    assert {'sel_reject_rate', 'sel_window_q50', 'mask_pos_masked', 'mask_neg_masked', 'mask_neg_same_class', 'pair_from_pool',
+            'sel_trained_0', 'sel_iou_shift', 'pair_dropped_class0'} <= set(logs[-1])
+    assert [r['sel_trained_1'] for r in logs] == [r['sel_trained_1'] for r in full.history]
+    assert sum(r['sel_extra_forwards'] for r in full.history) > 0  # the scheme acted, so resume had something to restore
+
+
+@pytest.mark.parametrize('kw', [dict(pool='images'), dict(pool='images', threshold='best', rejected='drop'),
+                                dict(prefer='hard', score='frechet_paired')])
+def test_batch_selection_in_warm_up_is_the_baseline(kw):
+    "During the warm-up an image pool takes the epoch's batches in the baseline's order and draws no random number."
+    base = learner()
+    base.fit(2)
+    learn = learner([BatchSelectionCB(warmup_steps=10 ** 6, **kw)])
+    learn.fit(2)
+    assert learn.step_losses == base.step_losses
+    assert learn.batches.gen.get_state().equal(base.batches.gen.get_state())
+
+
+def test_image_pool_trains_the_best_candidate_and_requeues_the_rest():
+    class Spy(Callback):
+        order = 1.5  # after the selection: what the loss will see
+        def before_fit(s): s.trained = []
+        def after_predict(s): s.trained.append(s.learn.idx.clone())
+    sel, spy = BatchSelectionCB(pool='images', threshold='best', tries=2, warmup_steps=0, seed=3), Spy()
+    learn = learner([sel, spy])
+    picks = []
+    orig = sel.record
+    def record(cands, prefs, best, thr):
+        picks.append(([c['idx'].clone() for c in cands], prefs, best))
+        return orig(cands, prefs, best, thr)
+    sel.record = record
+    learn.fit(1)
+    assert len(picks) == len(learn.batches) and all(len(c) == 2 for c, _, _ in picks)
+    for (cands, prefs, best), trained in zip(picks, spy.trained):
+        assert prefs[best] == max(prefs) and torch.equal(cands[best], trained)
+        assert not torch.equal(cands[0], cands[1])  # other images, not other views
+    # requeued: a rejected batch's images come back as a later candidate of the same epoch
+    rejected = [set(c[1 - b].tolist()) for c, _, b in picks[:2]]
+    later = [set(i.tolist()) for c, _, _ in picks[2:] for i in c]
+    assert all(any(r <= l for l in later) for r in rejected)
+
+
+def test_running_quantile_samples_at_random_and_resumes():
+    g = torch.Generator().manual_seed(0)
+    offsets = torch.linspace(-1, 1, 128)
+    batches = [(torch.randn(128, 128, generator=g) + offsets).fill_diagonal_(float('nan')) for _ in range(40)]
+    a, b = RunningQuantile(30, 512, seed=1), RunningQuantile(30, 512, seed=1)
+    for x in batches[:20]: a.push(x)
+    b.load_state_dict(copy.deepcopy(a.state_dict()))
+    for x in batches[20:]: a.push(x); b.push(x)
+    assert torch.equal(a.buf.nan_to_num(7.), b.buf.nan_to_num(7.))
+    pooled = torch.cat([x.flatten() for x in batches])
+    true_q = torch.nanquantile(pooled, 0.99).item()
+    assert abs(a.quantile(0.99).item() - true_q) < 0.06  # standard error about 0.02 with 30 x 512 samples
 
 
 def test_warm_up_and_none_are_bit_identical_to_the_baseline():
@@ -267,3 +327,14 @@ def test_schemes_make_no_host_sync_on_cuda():
                     NTXentLoss(0.5), lr=0.05, cbs=cbs)
     try: learn.fit(1)
     finally: torch.cuda.set_sync_debug_mode('default')
+
+
+def test_every_study_config_builds_its_scheme():
+    import tomllib
+    from pathlib import Path
+    files = sorted((Path(__file__).resolve().parents[1] / 'configs').rglob('*.toml'))
+    assert len(files) >= 15
+    for f in files:
+        c = tomllib.loads(f.read_text())
+        cbs = make_curation(c.get('curation', 'none'), data=DS, **c.get('curation_args', {}))
+        assert (c.get('curation', 'none') == 'none') == (cbs == []), f
