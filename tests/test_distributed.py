@@ -25,8 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 TOL = 1e-5
 EPOCHS, BATCH = 2, 25  # 4 steps per epoch; 25 images do not split evenly over 2 ranks (13 + 12), nor does a pool
 SCHEME_ARGS = {'batch': dict(warmup_steps=2, window=4), 'pair': dict(warmup_steps=2), 'mask': dict(warmup_steps=2, window=4),
-               'overlap': dict(window=4), 'oracle': {}, 'huber': {}}
-SCHEMES_HERE = ['none'] + [s for s in SCHEMES if s in SCHEME_ARGS]
+               'overlap': dict(window=4), 'oracle': {}, 'huber': {},
+               'batch-images': dict(pool='images', threshold='best', warmup_steps=2)}  # scheme-variant: the variant's args
+SCHEMES_HERE = ['none'] + [s for s in SCHEME_ARGS if s.split('-')[0] in SCHEMES]
 
 
 class FixedViews:
@@ -65,7 +66,7 @@ def no_bn_model():
 def learner(scheme='none', distributed=False, views='fixed', cbs=()):
     ds = procedural_dataset(n_train_per_class=10, n_test_per_class=1, size=12)
     rank = world_info()[0] if distributed else 0
-    cur = make_curation(scheme, data=ds, **SCHEME_ARGS.get(scheme, {})) if scheme != 'none' else []
+    cur = make_curation(scheme.split('-')[0], data=ds, **SCHEME_ARGS.get(scheme, {})) if scheme != 'none' else []
     aug = FixedViews() if views == 'fixed' else SimCLRAugment(size=12)
     return Learner(no_bn_model(), DeviceBatches(ds.train_x, BATCH, y=ds.train_y, seed=0), aug, NTXentLoss(0.5), lr=0.05,
                    cbs=[LossRecorderCB(), Probe(), *cur, *cbs, *([DistributedCB()] if distributed else [])], seed=rank)
@@ -106,7 +107,7 @@ def _learners(schemes, tmp):
     for s in schemes:  # the same views as one process: losses and weights must be those of one process
         learn = learner(s, distributed=True); learn.fit(EPOCHS)
         out['equal'][s] = dict(losses=learn.step_losses, state=state(learn))
-    for s in ('batch', 'mask'):  # random views: decisions on the global batch must agree across the ranks
+    for s in ('batch', 'mask', 'batch-images'):  # random views: decisions on the global batch agree across ranks
         if s in schemes:
             learn = learner(s, distributed=True, views='random'); learn.fit(EPOCHS)
             out[f'agree_{s}'] = probe(learn)
@@ -132,7 +133,7 @@ def test_two_processes_agree_with_one_process(tmp_path):
     two = run_local(_worker, SCHEMES_HERE, str(tmp_path), world_size=2)
     check_all_gather_rows(two); check_gather_backward(two); check_ddp_step(two)
     for scheme in SCHEMES_HERE: check_training_equals_one_process(two, scheme)
-    for scheme in ('batch', 'mask'):
+    for scheme in ('batch', 'mask', 'batch-images'):
         if scheme in SCHEMES_HERE: check_decisions_agree(two, scheme)
     check_resume(two)
 
