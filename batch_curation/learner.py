@@ -4,9 +4,10 @@
 
 # %% auto #0
 __all__ = ['CancelFitException', 'CancelEpochException', 'CancelBatchException', 'Callback', 'run_cbs', 'with_cbs', 'Learner',
-           'LossRecorderCB', 'DeviceCB', 'MixedPrecisionCB', 'ChannelsLastCB', 'CompileCB', 'LARS', 'make_optimizer',
-           'warmup_cosine', 'LRScheduleCB', 'RecorderCB', 'KnnCB', 'NonFiniteLossError', 'NonFiniteCB', 'ProgressCB',
-           'write_text_atomic', 'plot_history', 'MetricsFileCB', 'learner_state', 'load_learner_state', 'CheckpointCB']
+           'HistoryCB', 'LossRecorderCB', 'DeviceCB', 'MixedPrecisionCB', 'ChannelsLastCB', 'CompileCB', 'LARS',
+           'make_optimizer', 'warmup_cosine', 'LRScheduleCB', 'RecorderCB', 'KnnCB', 'NonFiniteLossError',
+           'NonFiniteCB', 'epoch_line', 'ProgressCB', 'write_text_atomic', 'widen_ylim', 'plot_history',
+           'MetricsFileCB', 'learner_state', 'load_learner_state', 'CheckpointCB', 'simclr_learner']
 
 # %% ../nbs/04_learner.ipynb #cbc7c26f
 import json, math, os, time
@@ -18,6 +19,8 @@ from torch import nn
 from fastcore.basics import patch
 from fastprogress.fastprogress import master_bar, progress_bar, IN_NOTEBOOK
 from .data import DeviceBatches, ImageDataset, save_atomic
+from .augment import SimCLRAugment
+from .simclr import NTXentLoss
 from .evaluate import extract_features, knn_accuracy
 
 # %% ../nbs/04_learner.ipynb #09c1ff18
@@ -66,12 +69,18 @@ class Learner:
         self.aug_gen = torch.Generator(self.device).manual_seed(seed)
         self.model_fn, self.memory_format = model, torch.contiguous_format  # callbacks may compile / convert
         self.opt, self.history, self.start_epoch, self.training = None, [], 0, True
-        self.add_cbs(*cbs)
+        self.add_cbs(HistoryCB(), *cbs)
 
     def add_cbs(self, *cbs):
         "Add callbacks, giving each a reference to this learner."
         for cb in cbs: cb.learn = self; self.cbs.append(cb)
     def callback(self, name): run_cbs(self.cbs, name, self)
+
+# %% ../nbs/04_learner.ipynb #236a6deb
+class HistoryCB(Callback):
+    "Append each epoch's log to `learn.history`, which `fit` returns (every `Learner` has one)."
+    order = 80  # after the callbacks that fill the log (recorder, kNN, curation), before those that write it
+    def after_epoch(self): self.learn.history.append(self.learn.epoch_log)
 
 # %% ../nbs/04_learner.ipynb #8fae46af
 @patch
@@ -116,12 +125,13 @@ def _fit(self:Learner):
 @patch
 def fit(self:Learner, n_epochs, # train until this many epochs are done (a resumed run continues towards it)
         cbs=()): # extra callbacks for this fit only
-    "Train for `n_epochs`; returns the per-epoch history."
+    "Train for `n_epochs`; returns the per-epoch logs (`learn.history`: of this fit, or of the whole run when resumed)."
     if n_epochs < 1: raise ValueError(f"n_epochs={n_epochs}: train for at least one epoch")
     self.n_epochs, extra = n_epochs, list(cbs)
     self.add_cbs(*extra)
     if self.opt is None: self.opt = self.opt_func(self.model.parameters(), self.lr)
     self.epochs, self.dl = range(self.start_epoch, n_epochs), self.batches  # callbacks may wrap both
+    self.history = []  # a resumed run gets its earlier epochs back from the checkpoint
     try: self._fit()
     finally:
         for cb in extra: self.cbs.remove(cb)
@@ -263,30 +273,66 @@ class NonFiniteCB(Callback):
                                      "as it was. Lower the learning rate or check the data.")
 
 # %% ../nbs/04_learner.ipynb #18608dae
+_LEAD = ('epoch', 'loss', 'knn', 'epoch_time', 'images_per_s')
+
+def epoch_line(log, # one epoch's log
+               n_epochs=None): # epochs of the fit, shown as epoch i/n
+    "A terminal line for an epoch: epoch, loss, kNN accuracy, time and throughput first, then the rest of the log."
+    head = [f"epoch {log['epoch']}" + (f"/{n_epochs}" if n_epochs else '')]
+    if 'loss' in log: head.append(f"loss {log['loss']:.4f}")
+    if 'knn' in log: head.append(f"kNN {log['knn']:.3f}")
+    if 'epoch_time' in log: head.append(f"{log['epoch_time']:.1f} s")
+    if 'images_per_s' in log: head.append(f"{log['images_per_s']:,.0f} img/s")
+    rest = [f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in log.items() if k not in _LEAD]
+    return '  '.join(head) + ('  | ' + ' '.join(rest) if rest else '')
+
+# %% ../nbs/04_learner.ipynb #5c2cc3f5
 class ProgressCB(Callback):
-    "fastprogress bars and a live plot in notebooks; one plain line per epoch in a terminal."
+    "Bars and a live plot in notebooks; in a terminal, a line every `print_every` seconds and one per epoch."
     order = 95
-    def __init__(self, plot=True, show_every=10, notebook=None):
-        self.plot, self.show_every = plot, show_every
+    def __init__(self, plot=True, # notebooks: live plot of the loss and the kNN accuracy
+                 show_every=10, # notebooks: show the live loss every this many steps
+                 notebook=None, # bars (True) or plain lines (False); default: whichever fits where we run
+                 print_every=30.): # terminals: seconds between the lines within an epoch
+        self.plot, self.show_every, self.print_every = plot, show_every, print_every
         self.notebook = IN_NOTEBOOK if notebook is None else notebook
     def before_fit(self):
         if self.notebook: self.learn.epochs = self.mbar = master_bar(self.learn.epochs)
     def before_epoch(self):
         if self.notebook: self.learn.dl = progress_bar(self.learn.batches, leave=False, parent=self.mbar)
+        self.loss_sum, self.n = torch.zeros((), device=self.learn.device), 0
+        self.t0 = self.t_last = time.perf_counter()
     def after_loss(self):
-        if self.notebook and self.learn.iter % self.show_every == 0: self.learn.dl.comment = f"loss {self.learn.loss.item():.3f}"
+        l = self.learn
+        if self.notebook:
+            if l.iter % self.show_every == 0: l.dl.comment = f"loss {l.loss.item():.3f}"
+            return
+        self.loss_sum += l.loss.detach().float(); self.n += 1  # stays on the device: no sync per step
+        if l.iter + 1 < len(l.batches) and time.perf_counter() - self.t_last >= self.print_every: self.step_line()
+    def step_line(self):
+        l, loss = self.learn, (self.loss_sum / self.n).item()  # the one device sync of this line
+        self.t_last = time.perf_counter()
+        print(f"  epoch {l.epoch + 1}/{l.n_epochs}  step {l.iter + 1}/{len(l.batches)}  "
+              f"{self.n * l.batches.bs / (self.t_last - self.t0):,.0f} img/s  running loss {loss:.4f}", flush=True)
     def after_epoch(self):
-        log = self.learn.epoch_log
-        if not self.notebook:
-            print(' '.join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in log.items()), flush=True)
-        elif self.plot:
-            h = self.learn.history + [log]  # MetricsFileCB (order 90) may not have appended it yet
-            h = list({r['epoch']: r for r in h}.values())
-            kn = [(r['epoch'], r['knn']) for r in h if 'knn' in r]
-            self.mbar.names = ['loss / first loss', 'kNN accuracy']
-            self.mbar.update_graph([[[r['epoch'] for r in h], [r['loss'] / h[0]['loss'] for r in h]],
-                                    [[e for e, _ in kn], [a for _, a in kn]]])
-        if self.notebook: self.mbar.write(f"epoch {log['epoch']}: loss {log.get('loss', float('nan')):.4f}" + (f", kNN {log['knn']:.3f}" if 'knn' in log else ''))
+        line = epoch_line(self.learn.epoch_log, self.learn.n_epochs)
+        if not self.notebook: print(line, flush=True)
+        else:
+            if self.plot: self.live_plot()
+            self.mbar.write(line)
+    def live_plot(self):
+        from matplotlib.ticker import MaxNLocator
+        h = self.learn.history
+        ls, kn = [(r['epoch'], r['loss']) for r in h if 'loss' in r], [(r['epoch'], r['knn']) for r in h if 'knn' in r]
+        rel = [(e, v / ls[0][1]) for e, v in ls]
+        self.mbar.names = ['loss / first loss', 'kNN accuracy']
+        y_hi = max([1.05] + [v for _, v in rel])  # from 0: small changes look small
+        self.mbar.update_graph([list(zip(*rel)) or [[], []], list(zip(*kn)) or [[], []]],
+                               x_bounds=(0.8, self.learn.n_epochs + 0.2), y_bounds=(0, y_hi))
+        if hasattr(self.mbar, 'graph_ax'):  # whole epochs on the x axis
+            self.mbar.graph_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            self.mbar.graph_ax.set_xlabel('epoch')
+            self.mbar.graph_out.update(self.mbar.graph_fig)
 
 # %% ../nbs/04_learner.ipynb #174a8aa3
 def write_text_atomic(text, path):
@@ -295,25 +341,40 @@ def write_text_atomic(text, path):
     tmp.write_text(text); os.replace(tmp, path)
 
 # %% ../nbs/04_learner.ipynb #43779f3c
-def plot_history(history, path=None, keys=('loss', 'knn')):
-    "Plot per-epoch metrics side by side; save as PNG when `path` is given."
+def widen_ylim(ax, # a matplotlib axis
+               ys, # the y values drawn on it
+               min_span): # the smallest y range to show
+    "Show at least `min_span` of y around the data, so that small changes look small (autoscaling magnifies them)."
+    lo, hi = min(ys), max(ys)
+    if hi - lo < min_span:
+        mid = (lo + hi) / 2
+        ax.set_ylim(mid - 0.55 * min_span, mid + 0.55 * min_span)
+
+def plot_history(history, # per-epoch logs (`learn.history`, or the lines of `metrics.jsonl`)
+                 path=None, # save the figure here as PNG (and close it)
+                 keys=('loss', 'knn')): # what to plot, one panel each
+    "Plot per-epoch metrics side by side: first and last value in the title, y spans at least 10% of the values."
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
     keys = [k for k in keys if any(k in r for r in history)]
-    fig, axs = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3), squeeze=False)
+    fig, axs = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.5), squeeze=False)
     for ax, k in zip(axs[0], keys):
-        pts = [(r['epoch'], r[k]) for r in history if k in r]
-        ax.plot(*zip(*pts), marker='o' if len(pts) < 30 else None); ax.set_xlabel('epoch'); ax.set_title(k)
+        es, ys = zip(*[(r['epoch'], r[k]) for r in history if k in r])
+        ax.plot(es, ys, marker='o' if len(es) < 30 else None)
+        fraction = all(0 <= y <= 1 for y in ys)  # accuracies and rates: a range of at least 0.1
+        widen_ylim(ax, ys, 0.1 if fraction else 0.1 * max(abs(y) for y in ys))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel('epoch'); ax.set_title(f"{k}: {ys[0]:.4g} → {ys[-1]:.4g}" if len(ys) > 1 else f"{k}: {ys[0]:.4g}")
     fig.tight_layout()
-    if path is not None: fig.savefig(path, dpi=80); plt.close(fig)
+    if path is not None: fig.savefig(path, dpi=100); plt.close(fig)
     return fig
 
 class MetricsFileCB(Callback):
-    "Append each epoch's log to `learn.history` and `run_dir/metrics.jsonl`; save plots at the end."
+    "Write `learn.history` to `run_dir/metrics.jsonl` after every epoch; save plots at the end."
     order = 90
     def __init__(self, run_dir, plot=True): self.run_dir, self.plot = Path(run_dir), plot
     def before_fit(self): self.run_dir.mkdir(parents=True, exist_ok=True)
     def after_epoch(self):  # the whole file each time: a resumed run drops the epochs after its checkpoint
-        self.learn.history.append(dict(self.learn.epoch_log))
         write_text_atomic(''.join(json.dumps(r) + '\n' for r in self.learn.history), self.run_dir / 'metrics.jsonl')
     def after_fit(self):
         if self.plot and self.learn.history: plot_history(self.learn.history, self.run_dir / 'metrics.png')
@@ -360,3 +421,25 @@ class CheckpointCB(Callback):
     def after_epoch(self):
         e = self.learn.epoch + 1
         if self.save and (e % self.every == 0 or e == self.learn.n_epochs): save_atomic(learner_state(self.learn, e), self.path)
+
+# %% ../nbs/04_learner.ipynb #7fdd221b
+def simclr_learner(model, # images -> (h, z), e.g. `SimCLRModel`
+                   data:ImageDataset, # training images, and the test images of the kNN monitor
+                   cbs=(), # extra callbacks, e.g. a curation scheme's
+                   batch_size:int=256, lr:float|None=None, # images per batch; peak learning rate (default 0.06 x batch/128)
+                   optimizer:str='sgd', weight_decay:float=5e-4, warmup_epochs:int=0, # see `make_optimizer`, `LRScheduleCB`
+                   augment=None, temperature:float=0.5, # view transform (default `SimCLRAugment` at the images' size); NT-Xent's
+                   knn_every:int|None=1, knn_k:int=200, # kNN accuracy every this many epochs (None: never); its neighbours
+                   device=None, # default: CUDA when there is a GPU, else the CPU
+                   progress:bool=True, seed:int=0): # progress bars or lines; seed of the batch order and the views
+    "A `Learner` with the standard callbacks and no run folder: `fit` returns the per-epoch logs."
+    dev = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+    batches = DeviceBatches(data.train_x, batch_size, y=data.train_y, seed=seed, device=dev)
+    std = [DeviceCB(), LRScheduleCB(warmup_epochs), RecorderCB(), NonFiniteCB(check_every=1 if dev.type == 'cpu' else 20),
+           ChannelsLastCB()]
+    if knn_every: std.append(KnnCB(data, every=knn_every, k=min(knn_k, len(data.train_x))))
+    if dev.type == 'cuda': std.append(MixedPrecisionCB())
+    if progress: std.append(ProgressCB())
+    return Learner(model, batches, augment or SimCLRAugment(size=data.train_x.shape[-1]), NTXentLoss(temperature),
+                   make_optimizer(optimizer, weight_decay=weight_decay), lr=lr or 0.06 * batch_size / 128,
+                   cbs=[*std, *cbs], seed=seed)

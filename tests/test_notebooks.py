@@ -1,5 +1,5 @@
 """Each notebook in nbs/ as one pytest case, run by `nbdev_test` (the engine CI uses for notebooks)."""
-import os, subprocess, sys
+import json, os, re, subprocess, sys
 from pathlib import Path
 import pytest
 
@@ -20,3 +20,34 @@ def test_notebook(nb):
 def test_all_notebooks_found():
     names = {p.stem for p in NOTEBOOKS}
     assert {'index', '00_data'} <= names, names
+
+
+GPU_CELL = re.compile(r'^#\|\s*gpu\b', re.M)
+RUN_GPU_CELLS = r'''
+import json, sys, io, contextlib, traceback
+import torch
+res = []
+for name, src in json.load(sys.stdin):
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out): exec(compile(src, name, 'exec'), {'torch': torch})
+        res.append([name, out.getvalue(), None])
+    except BaseException: res.append([name, out.getvalue(), traceback.format_exc(limit=2)])
+print(json.dumps(res))
+'''
+
+
+def test_gpu_cells_skip_cleanly_without_a_gpu():
+    "A reader's Run All on a CPU-only machine executes `#| gpu` cells too: each must say it skipped, and raise nothing."
+    cells = [(f"{nb.name} cell {i}", ''.join(c['source'])) for nb in NOTEBOOKS
+             for i, c in enumerate(json.loads(nb.read_text())['cells'])
+             if c['cell_type'] == 'code' and GPU_CELL.search(''.join(c['source']))]
+    assert cells, "no #| gpu cells found: the pattern or the notebooks changed"
+    # only `torch` is defined: a cell that does not skip first fails on the notebook's own names
+    env = {**os.environ, 'CUDA_VISIBLE_DEVICES': ''}
+    res = subprocess.run([sys.executable, '-c', RUN_GPU_CELLS], input=json.dumps(cells), env=env, cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    for name, out, err in json.loads(res.stdout):
+        assert err is None, f"{name} raised without a GPU:\n{err}"
+        assert 'skipped' in out.lower(), f"{name} printed no skip message without a GPU: {out!r}"
