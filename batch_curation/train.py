@@ -20,7 +20,7 @@ from .augment import SimCLRAugment
 from .simclr import resnet_backbone, conv_backbone, simclr_head, SimCLRModel, NTXentLoss, RESNETS
 from .evaluate import evaluate_backbone
 from .learner import *
-from .curation import SCHEMES, make_curation, plot_curation, CURATION_PLOT_KEYS
+from .curation import make_curation, plot_curation, CURATION_PLOT_KEYS
 try: import fcntl
 except ImportError: fcntl = None  # no flock (Windows): run folders are not locked there
 
@@ -144,8 +144,6 @@ def check_config(c:TrainConfig):
         raise ValueError(f"unknown model {c.model!r}; choose 'conv' or one of {', '.join(RESNETS)}")
     if c.optimizer not in ('sgd', 'lars'):
         raise ValueError(f"unknown optimizer {c.optimizer!r}; choose 'sgd' or 'lars'")
-    if c.curation not in SCHEMES:
-        raise ValueError(f"unknown curation scheme {c.curation!r}; choose one of {', '.join(SCHEMES)}")
     for k in ('data', 'root', 'out'):
         if not getattr(c, k).strip(): raise ValueError(f"{k}={getattr(c, k)!r}: must not be empty")
     if c.name is not None and (c.name in ('', '.', '..') or Path(c.name).name != c.name):
@@ -160,7 +158,7 @@ def check_config(c:TrainConfig):
 # %% ../nbs/07_train.ipynb #7d3b9f21
 class RunFolderError(RuntimeError): "A run folder that cannot be used or written; the message says what to do."
 
-RESUME_MAY_CHANGE = ('epochs', 'device', 'threads')  # none of them changes what the run computes
+RESUME_MAY_CHANGE = ('epochs', 'device', 'threads')  # where and how long it runs, not what it learns
 
 class RunSettingsCB(Callback):
     "Keep the run's settings in its checkpoint, so that a resumed run can be checked against them."
@@ -406,20 +404,22 @@ def _flag(f:dataclasses.Field, doc:str):
     "The keywords of the argparse flag for field `f`: its type, and its help with the defaults."
     default = f.default_factory() if f.default is dataclasses.MISSING else f.default
     presets = ', '.join(f"{p} {_show(v[f.name])}" for p, v in PRESETS.items() if f.name in v)
-    help = f"{doc or ''} [default {_show(default)}{'; ' + presets if presets else ''}]".replace('%', '%%')
+    text = f"{doc or ''} [default {_show(default)}{'; ' + presets if presets else ''}]".replace('%', '%%')
     opts = _options(typing.get_type_hints(TrainConfig)[f.name])
     t, optional = opts[0], type(None) in opts
-    if t is bool: return dict(action=argparse.BooleanOptionalAction, help=help)
-    if t is dict: return dict(metavar='JSON', help=help)  # parsed by `config_from_args`, which names the flag
-    if f.name == 'preset': return dict(choices=list(PRESETS), help=help)
+    if t is bool: return dict(action=argparse.BooleanOptionalAction, help=text)
+    if t is dict: return dict(metavar='JSON', help=text)  # parsed by `config_from_args`, which names the flag
+    if f.name == 'preset': return dict(choices=list(PRESETS), help=text)
     metavar = t.__name__.upper() + ('|none' if optional else '')
-    return dict(type=_or_none(t) if optional else t, metavar=metavar, help=help)
+    return dict(type=_or_none(t) if optional else t, metavar=metavar, help=text)
 
 def _parser():
+    "The flags of `bc_train`: --config, --resume, and one per `TrainConfig` field, its comment as the help."
     p = argparse.ArgumentParser(prog='bc_train', argument_default=argparse.SUPPRESS,
         description='Train SimCLR, with or without batch curation. Settings come from a preset, then --config, then '
                     'the flags, each overriding the one before.')
-    p.add_argument('--config', metavar='FILE', help='a .json or .toml file of the settings below (names with _)')
+    p.add_argument('--config', metavar='FILE',
+                   help='a .json or .toml file of the settings below, named as in TrainConfig (batch_size = 256)')
     p.add_argument('--resume', metavar='RUN_DIR', help='continue the run in RUN_DIR with its own config.json; only '
                    f"{', '.join('--' + k for k in RESUME_MAY_CHANGE)} may change")
     docs = docments(TrainConfig)
@@ -475,8 +475,7 @@ def config_from_args(args):
         preset = 'paper' if torch.cuda.is_available() else 'quick'
         if int(os.environ.get('RANK', 0)) == 0:
             why = 'a GPU is available' if preset == 'paper' else 'no GPU here, so a short CPU run'
-            print(f"preset '{preset}': {why} "
-                  "(choose with --preset paper|quick|smoke)", flush=True)
+            print(f"preset '{preset}': {why} (choose with --preset paper|quick|smoke)", flush=True)
     return preset_config(preset, **{**file, **flags}), None
 
 # %% ../nbs/07_train.ipynb #3f5ec432
