@@ -298,8 +298,10 @@ class ProgressCB(Callback):
         self.notebook = IN_NOTEBOOK if notebook is None else notebook
     def before_fit(self):
         if self.notebook: self.learn.epochs = self.mbar = master_bar(self.learn.epochs)
-    def before_epoch(self):
-        if self.notebook: self.learn.dl = progress_bar(self.learn.batches, leave=False, parent=self.mbar)
+    def before_epoch(self):  # wraps what the learner iterates (a callback may have replaced it), not a new pass
+        if self.notebook:
+            self.inner = self.learn.dl
+            self.learn.dl = progress_bar(self.inner, leave=False, parent=self.mbar)
         self.loss_sum, self.n = torch.zeros((), device=self.learn.device), 0
         self.t0 = self.t_last = time.perf_counter()
     def after_loss(self):
@@ -314,6 +316,8 @@ class ProgressCB(Callback):
         self.t_last = time.perf_counter()
         print(f"  epoch {l.epoch + 1}/{l.n_epochs}  step {l.iter + 1}/{len(l.batches)}  "
               f"{self.n * l.batches.bs / (self.t_last - self.t0):,.0f} img/s  running loss {loss:.4f}", flush=True)
+    def cleanup_epoch(self):
+        if self.notebook: self.learn.dl = self.inner
     def after_epoch(self):
         line = epoch_line(self.learn.epoch_log, self.learn.n_epochs)
         if not self.notebook: print(line, flush=True)

@@ -338,3 +338,14 @@ def test_every_study_config_builds_its_scheme():
         c = tomllib.loads(f.read_text())
         cbs = make_curation(c.get('curation', 'none'), data=DS, **c.get('curation_args', {}))
         assert (c.get('curation', 'none') == 'none') == (cbs == []), f
+
+
+def test_image_pool_under_notebook_progress_bars_keeps_the_baseline_order():
+    "The notebook progress bar wraps what the learner iterates, so an image pool draws each epoch's order once."
+    from batch_curation.learner import ProgressCB
+    base = learner([ProgressCB(notebook=True, plot=False)])
+    base.fit(2)
+    learn = learner([BatchSelectionCB(pool='images', warmup_steps=10 ** 6), ProgressCB(notebook=True, plot=False)])
+    learn.fit(2)
+    assert learn.step_losses == base.step_losses
+    assert learn.batches.gen.get_state().equal(base.batches.gen.get_state())
