@@ -21,6 +21,7 @@ from .simclr import resnet_backbone, conv_backbone, simclr_head, SimCLRModel, NT
 from .evaluate import evaluate_backbone
 from .learner import *
 from .curation import make_curation, plot_curation, CURATION_PLOT_KEYS
+from .planted import planted_callbacks
 try: import fcntl
 except ImportError: fcntl = None  # no flock (Windows): run folders are not locked there
 
@@ -34,7 +35,9 @@ class TrainConfig:
     image_size: int | None = None  # resize images to this many pixels a side, at least 8 (needed when sizes differ)
     train_subset: int | None = None  # use only this many training images (a seeded choice); none: all
     test_subset: int | None = None   # and this many test images; none: all
+    data_seed: int | None = None   # seeds the choice of the subsets, >= 0; none: the run's seed (fix it to compare seeds)
     model: str = 'resnet18'        # a torchvision ResNet name, or 'conv' (a small conv net for CPU runs)
+    conv_width: int = 64           # 'conv': channels of its first block (w, 2w, 4w), >= 1; 32 is 4x cheaper than 64
     head_hidden: int = 512         # width of the projection head's hidden layer
     head_out: int = 128            # dimension of the projections z that the loss compares
     epochs: int = 200              # passes over the training images (a resumed run trains until this many are done)
@@ -50,6 +53,8 @@ class TrainConfig:
     jitter_p: float = 0.8          # probability of colour jitter
     curation: str = 'none'         # a scheme of batch_curation.curation
     curation_args: dict = field(default_factory=dict)  # the scheme's parameters (a JSON object on the command line)
+    plant_false_positives: float = 0.  # in [0, 0.5]: positive pairs given another image's view (05a_planted); 0: none
+    plant_false_negatives: float = 0.  # in [0, 0.5]: images replaced by a copy of another of their batch; 0: none
     seed: int = 0                  # seeds the weights, the subsets, the batches and the views; >= 0
     out: str = 'runs'              # folder of run folders
     name: str | None = None        # run folder name in `out`; none: preset-curation-seed-time
@@ -116,7 +121,7 @@ _AT_LEAST = dict(epochs=(1, 'train for at least one epoch'),
                  batch_size=(2, 'NT-Xent needs at least 2 images per batch'),
                  image_size=(8, 'smaller images leave crops of a pixel or two'), train_subset=(1, ''),
                  test_subset=(1, ''), head_hidden=(1, ''), head_out=(1, ''), warmup_epochs=(0, ''),
-                 weight_decay=(0, ''), momentum=(0, ''), seed=(0, ''), threads=(1, ''), knn_every=(1, ''),
+                 weight_decay=(0, ''), momentum=(0, ''), seed=(0, ''), data_seed=(0, ''), conv_width=(1, ''), threads=(1, ''), knn_every=(1, ''),
                  knn_k=(1, ''), checkpoint_every=(1, ''))
 
 # %% ../nbs/07_train.ipynb #5c0e8a71
@@ -138,6 +143,8 @@ def check_config(c:TrainConfig):
     for k in ('lr', 'temperature', 'knn_t'):
         if getattr(c, k) is not None and not getattr(c, k) > 0: raise ValueError(f"{k}={getattr(c, k)}: must be > 0")
     if not c.momentum < 1: raise ValueError(f"momentum={c.momentum}: must be in [0, 1)")
+    for k in ('plant_false_positives', 'plant_false_negatives'):
+        if not 0 <= getattr(c, k) <= 0.5: raise ValueError(f"{k}={getattr(c, k)}: plant a fraction between 0 and 0.5")
     if c.warmup_epochs and c.warmup_epochs >= c.epochs:
         raise ValueError(f"warmup_epochs={c.warmup_epochs}: must be fewer than epochs={c.epochs}")
     if c.model != 'conv' and c.model not in RESNETS:
@@ -284,8 +291,9 @@ def build_data(c:TrainConfig):
     if c.image_size and ds.train_x.shape[-1] != c.image_size:  # procedural/CIFAR pickles come at their own size
         ds = ImageDataset(_resize(ds.train_x, c.image_size), ds.train_y, _resize(ds.test_x, c.image_size), ds.test_y,
                           ds.classes, ds.name)
-    trx, try_ = _subset(ds.train_x, ds.train_y, c.train_subset, c.seed)
-    tex, tey = _subset(ds.test_x, ds.test_y, c.test_subset, c.seed + 1)
+    data_seed = c.seed if c.data_seed is None else c.data_seed
+    trx, try_ = _subset(ds.train_x, ds.train_y, c.train_subset, data_seed)
+    tex, tey = _subset(ds.test_x, ds.test_y, c.test_subset, data_seed + 1)
     if c.batch_size > len(trx):
         raise ValueError(f"batch_size={c.batch_size} is larger than the {len(trx):,} training images")
     return ImageDataset(trx, try_, tex, tey, ds.classes, ds.name)
@@ -293,7 +301,7 @@ def build_data(c:TrainConfig):
 # %% ../nbs/07_train.ipynb #18447ecd
 def build_model(c:TrainConfig, image_size:int):
     "Backbone and projection head of `c`."
-    if c.model == 'conv': bb = conv_backbone((64, 128, 256))
+    if c.model == 'conv': bb = conv_backbone((c.conv_width, 2 * c.conv_width, 4 * c.conv_width))
     else: bb = resnet_backbone(c.model, cifar_stem=image_size <= 64)
     return SimCLRModel(bb, simclr_head(bb.feat_dim, c.head_hidden, c.head_out))
 
@@ -324,6 +332,9 @@ def build_learner(c:TrainConfig, ds:ImageDataset, run_dir, resume=False, progres
     if isinstance(cargs.get('scorer'), str):  # a frozen scorer from an earlier run's checkpoint of the same model
         cargs.setdefault('scorer_factory', partial(build_model, c, ds.train_x.shape[-1]))
     cbs += make_curation(c.curation, data=ds, **cargs)
+    if world > 1 and (c.plant_false_positives or c.plant_false_negatives):
+        raise ValueError("planted pairs are for single-process runs: drop plant_false_* or run without torchrun")
+    cbs += planted_callbacks(c.plant_false_positives, c.plant_false_negatives, seed=c.seed)
     lr = c.lr if c.lr is not None else 0.06 * c.batch_size / 128
     opt = make_optimizer(c.optimizer, c.momentum, c.weight_decay)
     return Learner(model, batches, aug, NTXentLoss(c.temperature), opt, lr=lr, cbs=cbs,

@@ -99,3 +99,32 @@ def test_config_file_preset(tmp_path):
     from batch_curation.train import config_from_args, _parser
     c, _ = config_from_args(_parser().parse_args(['--config', str(cfg), '--preset', 'quick']))
     assert c.preset == 'quick' and c.train_subset == 10000 and c.epochs == 1
+
+
+def test_planted_pairs_from_bc_train(tmp_path):
+    "--plant-false-positives/negatives: the planting and detection statistics land in metrics.jsonl, next to a scheme."
+    r = run_cli('--preset', 'smoke', '--out', str(tmp_path), '--name', 'planted', '--plant-false-positives', '0.3',
+                '--plant-false-negatives', '0.1', '--curation', 'mask', '--curation-args', '{"warmup_epochs": 0}')
+    assert r.returncode == 0, r.stderr[-3000:]
+    last = [json.loads(l) for l in (tmp_path / 'planted' / 'metrics.jsonl').read_text().splitlines()][-1]
+    assert 0.15 < last['plant_fp_rate'] < 0.45 and 0 < last['plant_fn_rate'] < 0.1
+    for k in ('plant_fp_similarity_precision', 'plant_fp_trained_rate', 'plant_fp_dropped_recall', 'plant_fn_masked_precision',
+              'plant_fp_r_frechet_paired'):
+        assert k in last, k
+    assert json.loads((tmp_path / 'planted' / 'config.json').read_text())['plant_false_positives'] == 0.3
+    bad = run_cli('--preset', 'smoke', '--out', str(tmp_path), '--name', 'bad', '--plant-false-negatives', '0.8')
+    assert bad.returncode != 0 and 'plant_false_negatives=0.8: plant a fraction between 0 and 0.5' in bad.stderr
+    assert not (tmp_path / 'bad').exists()
+
+
+def test_data_seed_fixes_the_subset_and_conv_width_the_net():
+    from batch_curation.train import preset_config, build_data, build_model
+    base = dict(data='procedural', train_subset=100, test_subset=50)
+    a = build_data(preset_config('smoke', seed=1, data_seed=7, **base))
+    b = build_data(preset_config('smoke', seed=2, data_seed=7, **base))
+    c = build_data(preset_config('smoke', seed=2, **base))
+    assert torch.equal(a.train_x, b.train_x) and torch.equal(a.test_y, b.test_y)
+    assert not torch.equal(b.train_x, c.train_x)  # without data_seed the run's seed chooses
+    narrow, wide = (build_model(preset_config('smoke', conv_width=w), 16) for w in (8, 16))
+    count = lambda m: sum(p.numel() for p in m.backbone.parameters())
+    assert narrow.backbone.feat_dim == 32 and count(narrow) < count(wide) / 3
