@@ -59,7 +59,8 @@ def sample_crop_boxes(n:int, # number of boxes: one per image
     fits = (w > 0) & (w <= width) & (h > 0) & (h <= height)
     first = fits.int().argmax(1, keepdim=True)   # the first try that fits
     w, h, ux, uy = (t.gather(1, first)[:, 0] for t in (w, h, u[..., 2], u[..., 3]))
-    fw, fh = _centre_box_size(height, width, ratio); ok = fits.any(1)
+    fw, fh = _centre_box_size(height, width, ratio)
+    ok = fits.any(1)
     w, h = torch.where(ok, w, fw), torch.where(ok, h, fh)
     x0 = torch.where(ok, (ux * (width - w + 1)).floor(), (width - fw) // 2)
     y0 = torch.where(ok, (uy * (height - h + 1)).floor(), (height - fh) // 2)
@@ -121,14 +122,20 @@ def adjust_saturation(x, # float images (B, 3, H, W) in [0, 1]
 # %% ../nbs/01_augment.ipynb #f1e9cb1d
 def _is_zero(t): return 1 - torch.sign(t)   # 1.0 where t == 0, 0.0 where t > 0 (for t >= 0)
 
-def _wrap6(h): return h.sub_(torch.floor(h / 6).mul_(6))   # in place into [0, 6); faster than torch.remainder on the CPU
+def _wrap6(h): # in place into [0, 6); faster than torch.remainder on the CPU
+    return h.sub_(torch.floor(h / 6).mul_(6))
 
 def rgb_to_hue(x): # float images (B, 3, H, W) in [0, 1]
     "Hue in sixths of a turn [0, 6), value (max) and chroma (max - min), each (B, H, W)."
     r, g, b = x.unbind(1)
-    v = torch.maximum(r, g); torch.maximum(v, b, out=v)
-    c = torch.minimum(r, g); torch.minimum(c, b, out=c); c.neg_().add_(v)
-    on_r = _is_zero(v - r); on_g = _is_zero(v - g).mul_(1 - on_r)   # the case: V = R first, then V = G, else V = B
+    v = torch.maximum(r, g)
+    torch.maximum(v, b, out=v)
+    c = torch.minimum(r, g)
+    torch.minimum(c, b, out=c)
+    c.neg_().add_(v)
+    # the case: V = R first, then V = G, else V = B
+    on_r = _is_zero(v - r)
+    on_g = _is_zero(v - g).mul_(1 - on_r)
     h = (g - b).mul_(on_r)
     h += (b - r).add_(c, alpha=2).mul_(on_g)
     h += (r - g).add_(c, alpha=4).mul_(on_r.add_(on_g).neg_().add_(1))
@@ -211,7 +218,8 @@ def jitter_ranges(jitter): # 4 strengths (brightness, contrast, saturation, hue)
     "(lo, hi) of each colour-jitter factor, read as torchvision's `ColorJitter` reads its arguments."
     if len(jitter) != 4: raise ValueError(f"jitter={jitter}: give 4 values (brightness, contrast, saturation, hue)")
     rs = [tuple(map(float, j)) if isinstance(j, (tuple, list)) else (max(0., 1 - j), 1. + j) for j in jitter[:3]]
-    h = jitter[3]; rs.append(tuple(map(float, h)) if isinstance(h, (tuple, list)) else (-float(h), float(h)))
+    h = jitter[3]
+    rs.append(tuple(map(float, h)) if isinstance(h, (tuple, list)) else (-float(h), float(h)))
     for name, (lo, hi), low in zip(('brightness', 'contrast', 'saturation', 'hue'), rs, (0, 0, 0, -0.5)):
         if not low <= lo <= hi or (name == 'hue' and hi > 0.5):
             raise ValueError(f"{name} jitter range ({lo}, {hi}) is not valid: factors need {low} <= lo <= hi"
@@ -232,7 +240,7 @@ def _check_batch(x, generator):
 
 # %% ../nbs/01_augment.ipynb #fb9d6b52
 class SimCLRAugment:
-    "SimCLR's view transform, batched: per-image random crop, flip, colour jitter, grayscale (blur, solarise), normalise."
+    "SimCLR's batched view transform: per-image random crop, flip, colour jitter, grayscale, blur, solarise; normalise."
     def __init__(self, size:int=32, # output height and width
                  scale=(0.08, 1.0), ratio=(3/4, 4/3), # crop area fraction and aspect ratio ranges
                  flip_p:float=0.5, # probability of a horizontal flip
@@ -246,7 +254,8 @@ class SimCLRAugment:
             raise ValueError(f"scale={scale}, ratio={ratio}: each needs 0 < lo <= hi")
         _check_prob(flip_p=flip_p, jitter_p=jitter_p, gray_p=gray_p, blur_p=blur_p, solarize_p=solarize_p)
         self.size, self.scale, self.ratio, self.mean, self.std = size, tuple(scale), tuple(ratio), mean, std
-        self.flip_p, self.jitter_p, self.gray_p, self.blur_p, self.solarize_p = flip_p, jitter_p, gray_p, blur_p, solarize_p
+        self.flip_p, self.jitter_p, self.gray_p = flip_p, jitter_p, gray_p
+        self.blur_p, self.solarize_p = blur_p, solarize_p
         self.jitter, self.blur_sigma = jitter_ranges(jitter), tuple(blur_sigma)
         self.blur_kernel = blur_kernel or max(3, int(0.1 * size) // 2 * 2 + 1)
 
@@ -256,9 +265,10 @@ class SimCLRAugment:
         lo, hi = torch.tensor(self.jitter, device=device).T
         applied = u[:, 1] < self.jitter_p
         s0, s1 = self.blur_sigma
+        no_jitter = torch.tensor(NO_JITTER, device=device)
         return dict(box=sample_crop_boxes(n, height, width, self.scale, self.ratio, generator, device),
                     flip=u[:, 0] < self.flip_p, jitter_applied=applied, jitter_order=u[:, 2:6].argsort(1),
-                    jitter=torch.where(applied[:, None], lo + (hi - lo) * u[:, 6:10], torch.tensor(NO_JITTER, device=device)),
+                    jitter=torch.where(applied[:, None], lo + (hi - lo) * u[:, 6:10], no_jitter),
                     gray=u[:, 10] < self.gray_p, solarize=u[:, 11] < self.solarize_p,
                     blur=torch.where(u[:, 12] < self.blur_p, s0 + (s1 - s0) * u[:, 13], 0.))
 

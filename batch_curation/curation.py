@@ -67,7 +67,8 @@ def batch_frechet_distance(e1:torch.Tensor, # (B, D) embeddings of the first vie
         a, b = e1.double(), e2.double()
         if normalize: a, b = F.normalize(a, dim=1), F.normalize(b, dim=1)
         s1, s2 = torch.cov(a.T), torch.cov(b.T)
-        r1 = _psd_sqrt(s1); m = r1 @ s2 @ r1
+        r1 = _psd_sqrt(s1)
+        m = r1 @ s2 @ r1
         tr_sqrt = torch.linalg.eigvalsh((m + m.T) / 2).clamp_min(0).sqrt().sum()
         return ((a.mean(0) - b.mean(0)).square().sum() + s1.trace() + s2.trace() - 2 * tr_sqrt).clamp_min(0)
 
@@ -116,7 +117,7 @@ def preference(prefer:str)->float:
 class RunningQuantile:
     "Quantiles of the scores of the last `window` batches, kept on the device (reading one needs no host sync)."
     def __init__(self, window:int=50, # batches remembered
-                 per_batch:int=1024, # scores kept per batch: all of them if there are fewer, else a uniform random sample
+                 per_batch:int=1024, # scores kept per batch: all if there are fewer, else a uniform random sample
                  seed:int=0): # seed of the sampling generator (its own, so training's random numbers are untouched)
         if window < 1 or per_batch < 1: raise ValueError(f"window={window} and per_batch={per_batch} must be >= 1")
         self.window, self.per_batch, self.seed = window, per_batch, seed
@@ -139,7 +140,9 @@ class RunningQuantile:
         qs = torch.tensor(q, device=self.buf.device) if isinstance(q, (list, tuple)) else float(q)
         return torch.nanquantile(self.buf, qs)
 
-    def state_dict(self): return {'buf': self.buf, 'pos': self.pos, 'gen': None if self.gen is None else self.gen.get_state()}
+    def state_dict(self):
+        gen_state = None if self.gen is None else self.gen.get_state()
+        return {'buf': self.buf, 'pos': self.pos, 'gen': gen_state}
 
     def load_state_dict(self, sd):
         self.buf, self.pos = sd['buf'], sd['pos']
@@ -154,11 +157,15 @@ def frozen_encoder(model, # an nn.Module, or the path of a checkpoint holding `{
                   )->nn.Module: # a frozen copy in eval mode
     "A frozen scoring network: a copy of a module, or one built by `model_factory` from a checkpoint."
     if isinstance(model, (str, Path)):
-        if model_factory is None: raise ValueError(f"scorer={str(model)!r} is a checkpoint path: also pass scorer_factory, a function that builds the network its weights belong to")
+        if model_factory is None:
+            raise ValueError(f"scorer={str(model)!r} is a checkpoint path: also pass scorer_factory, a function that "
+                             "builds the network its weights belong to")
         if not Path(model).is_file(): raise ValueError(f"scorer checkpoint {model} does not exist")
         try: sd = torch.load(model, map_location='cpu', weights_only=True)
-        except Exception as e: raise ValueError(f"cannot read scorer checkpoint {model}: {type(e).__name__}: {e}") from None
-        net = model_factory(); net.load_state_dict(sd[key] if key else sd)
+        except Exception as e:
+            raise ValueError(f"cannot read scorer checkpoint {model}: {type(e).__name__}: {e}") from None
+        net = model_factory()
+        net.load_state_dict(sd[key] if key else sd)
     elif isinstance(model, nn.Module): net = copy.deepcopy(model)
     else: raise ValueError(f"scorer must be an nn.Module or a checkpoint path, got {type(model).__name__}")
     return net.eval().requires_grad_(False)
@@ -169,10 +176,12 @@ class CurationCB(Callback):
     order, prefix = 1, 'cur'
     def __init__(self, warmup_epochs:float=1., # epochs of scoring only, before the scheme acts
                  warmup_steps:int|None=None, # or this many steps (overrides `warmup_epochs`)
-                 scorer:nn.Module|None=None, # a scoring network, used frozen (see `frozen_encoder`); None: the model being trained
+                 scorer:nn.Module|None=None, # a scoring network, kept frozen; None: the model being trained
                  space:str='z'): # score the projections 'z' or the backbone features 'h'
-        if space not in ('z', 'h'): raise ValueError(f"space={space!r}: choose 'z' (projections) or 'h' (backbone features)")
-        if warmup_epochs < 0 or (warmup_steps is not None and warmup_steps < 0): raise ValueError("the warm-up must be >= 0")
+        if space not in ('z', 'h'):
+            raise ValueError(f"space={space!r}: choose 'z' (projections) or 'h' (backbone features)")
+        if warmup_epochs < 0 or (warmup_steps is not None and warmup_steps < 0):
+            raise ValueError("the warm-up must be >= 0")
         self.warmup_epochs, self.warmup_steps, self.space = warmup_epochs, warmup_steps, space
         self.scorer = None if scorer is None else frozen_encoder(scorer)
     def before_fit(self):
@@ -191,7 +200,8 @@ def log(self:CurationCB, **stats):
     "Add this step's statistics (tensors stay on the device until the end of the epoch)."
     for k, v in stats.items():
         v = v.detach().float() if torch.is_tensor(v) else float(v)
-        self.sums[k] = self.sums.get(k, 0.) + v; self.counts[k] = self.counts.get(k, 0) + 1
+        self.sums[k] = self.sums.get(k, 0.) + v
+        self.counts[k] = self.counts.get(k, 0) + 1
 
 @patch
 def after_epoch(self:CurationCB):
@@ -203,9 +213,12 @@ def after_epoch(self:CurationCB):
 @patch
 def embeddings(self:CurationCB):
     "The two views' embeddings to score, detached: from this forward pass, or from the frozen scorer."
-    l = self.learn
-    if self.scorer is None: return tuple(e.detach() for e in ((l.h1, l.h2) if self.space == 'h' else (l.z1, l.z2)))
-    with torch.no_grad(): out = self.scorer(torch.cat([l.v1, l.v2]).contiguous(memory_format=l.memory_format))
+    learn = self.learn
+    if self.scorer is None:
+        pair = (learn.h1, learn.h2) if self.space == 'h' else (learn.z1, learn.z2)
+        return tuple(e.detach() for e in pair)
+    views = torch.cat([learn.v1, learn.v2]).contiguous(memory_format=learn.memory_format)
+    with torch.no_grad(): out = self.scorer(views)
     if isinstance(out, (tuple, list)): out = out[0] if self.space == 'h' else out[-1]
     return out.chunk(2)
 
@@ -238,9 +251,11 @@ class BatchSelectionCB(CurationCB):
         for name, value, choices in (('pool', pool, POOLS), ('threshold', threshold, THRESHOLDS),
                                      ('rejected', rejected, REJECTED)):
             check_choice(name, value, choices)
-        if not 0 < quantile < 1 or tries < 1: raise ValueError(f"quantile={quantile} must be in (0, 1) and tries={tries} >= 1")
+        if not 0 < quantile < 1 or tries < 1:
+            raise ValueError(f"quantile={quantile} must be in (0, 1) and tries={tries} >= 1")
         if threshold == 'fixed' and threshold_value is None:
-            raise ValueError("threshold='fixed' needs threshold_value (in batch_score units, e.g. -0.3 for a Fréchet distance of 0.3)")
+            raise ValueError("threshold='fixed' needs threshold_value (in batch_score units, e.g. -0.3 for a Fréchet "
+                             "distance of 0.3)")
         if threshold == 'best' and tries < 2: raise ValueError(f"threshold='best' needs tries >= 2, not {tries}")
         self.score_name, self.sign, self.pool, self.threshold = score, preference(prefer), pool, threshold
         self.q, self.value, self.tries, self.rejected, self.seed = quantile, threshold_value, tries, rejected, seed
@@ -250,8 +265,8 @@ class BatchSelectionCB(CurationCB):
 @patch
 def score(self:BatchSelectionCB):
     "The current candidate's batch score times the preference sign: higher = preferred (a scalar on the device)."
-    l = self.learn
-    return self.sign * batch_score(self.score_name, *self.embeddings(), l.p1, l.p2, l.loss_func).float()
+    learn = self.learn
+    return self.sign * batch_score(self.score_name, *self.embeddings(), learn.p1, learn.p2, learn.loss_func).float()
 
 @patch
 def take(self:BatchSelectionCB, score):
@@ -264,11 +279,11 @@ def take(self:BatchSelectionCB, score):
 @patch
 def redraw(self:BatchSelectionCB):
     "Views of `learn.idx` from the scheme's own generator, and their forward pass."
-    l = self.learn
-    g, l.aug_gen = l.aug_gen, self.gen
-    try: l.draw_views()
-    finally: l.aug_gen = g
-    l.forward()
+    learn = self.learn
+    g, learn.aug_gen = learn.aug_gen, self.gen
+    try: learn.draw_views()
+    finally: learn.aug_gen = g
+    learn.forward()
 
 @patch
 def next_images(self:BatchSelectionCB, n:int):
@@ -404,30 +419,31 @@ def before_fit(self:PairSelectionCB):
 @patch
 def before_batch(self:PairSelectionCB):
     "Extend `learn.idx` by images not in the batch."
-    l = self.learn
-    self.B, n = len(l.idx), len(l.batches.x)
+    learn = self.learn
+    self.B, n = len(learn.idx), len(learn.batches.x)
     if not self.active: return
     extra = math.ceil(self.pool_factor * self.B) - self.B
     if extra > n - self.B:
-        raise ValueError(f"pool_factor={self.pool_factor}: a pool of {self.B + extra} images needs more than the {n} there are")
-    key = torch.rand(n, generator=self.gen, device=l.device)
-    key[l.idx] = 2.  # never an image twice
-    l.idx = torch.cat([l.idx, key.topk(extra, largest=False).indices])
+        raise ValueError(f"pool_factor={self.pool_factor}: a pool of {self.B + extra} images needs more than the {n} "
+                         "there are")
+    key = torch.rand(n, generator=self.gen, device=learn.device)
+    key[learn.idx] = 2.  # never an image twice
+    learn.idx = torch.cat([learn.idx, key.topk(extra, largest=False).indices])
 
 @patch
 def after_predict(self:PairSelectionCB):
     self.log(active=self.active)
     if not self.active: return
-    l = self.learn
-    s = pair_score(self.score_name, *self.embeddings(), l.p1, l.p2)
+    learn = self.learn
+    s = pair_score(self.score_name, *self.embeddings(), learn.p1, learn.p2)
     keep = (self.sign * s).topk(self.B).indices.sort().values
     self.log(from_pool=(keep >= self.B).float().mean(), score_kept=s[keep].mean(), score_pool=s.mean())
     if self.n_classes is not None:  # which classes the selection drops, against how often they are in the pool
-        y, dropped = l.batches.y[l.idx], torch.ones(len(l.idx), dtype=torch.bool, device=l.device)
+        y, dropped = learn.batches.y[learn.idx], torch.ones(len(learn.idx), dtype=torch.bool, device=learn.device)
         dropped[keep] = False
         self.log(_pool_by_class=torch.bincount(y, minlength=self.n_classes),
                  _dropped_by_class=torch.bincount(y[dropped], minlength=self.n_classes))
-    subset_pairs(l, keep)
+    subset_pairs(learn, keep)
 
 @patch
 def after_epoch(self:PairSelectionCB):
@@ -449,7 +465,8 @@ def likely_false_negatives(S:torch.Tensor, # (B, B) negative similarities, NaN d
     "Image pairs more similar than `threshold`, except each image's least similar partner (so each keeps a negative)."
     m = S > threshold
     i, j = torch.arange(len(S), device=S.device), S.nan_to_num(nan=float('inf')).argmin(1)
-    m[i, j] = False; m[j, i] = False
+    m[i, j] = False
+    m[j, i] = False
     return m
 
 # %% ../nbs/05_curation.ipynb #95ba4bec
@@ -467,26 +484,28 @@ class LossMaskCB(CurationCB):
                  warmup_epochs:float=1., warmup_steps:int|None=None, scorer:nn.Module|None=None, space:str='z'):
         super().__init__(warmup_epochs, warmup_steps, scorer, space)
         if positives is not None: check_choice('positives', positives, PAIR_SCORES)
-        if negatives not in ('similarity', None): raise ValueError(f"negatives={negatives!r}: choose 'similarity' or None")
+        if negatives not in ('similarity', None):
+            raise ValueError(f"negatives={negatives!r}: choose 'similarity' or None")
         if not (0 < pos_quantile < 1 and 0 < neg_quantile < 1):
             raise ValueError(f"pos_quantile={pos_quantile} and neg_quantile={neg_quantile} must be in (0, 1)")
-        self.positives, self.pos_q, self.pos_threshold, self.sign = positives, pos_quantile, pos_threshold, preference(prefer)
+        self.positives, self.pos_q, self.pos_threshold = positives, pos_quantile, pos_threshold
+        self.sign = preference(prefer)
         self.negatives, self.neg_q = negatives, neg_quantile
         self.pos_window, self.neg_window = RunningQuantile(window, 1024, seed), RunningQuantile(window, 1024, seed + 1)
 
 # %% ../nbs/05_curation.ipynb #2c371b8a
 @patch
 def after_predict(self:LossMaskCB):
-    l, act = self.learn, self.active
+    learn, act = self.learn, self.active
     e1, e2 = self.embeddings()
     self.log(active=act)
     if self.positives is not None:
-        s = self.sign * pair_score(self.positives, e1, e2, l.p1, l.p2)
+        s = self.sign * pair_score(self.positives, e1, e2, learn.p1, learn.p2)
         self.pos_window.push(s)
         t = self.pos_window.quantile(self.pos_q) if self.pos_threshold is None else self.sign * self.pos_threshold
         if act:
             w = (s >= t).float()
-            _add_loss_kwargs(l, pos_weight=w)
+            _add_loss_kwargs(learn, pos_weight=w)
             self.log(pos_masked=1 - w.mean(), pos_threshold=self.sign * t)
     if self.negatives is not None:
         S = negative_similarity(e1, e2)
@@ -494,28 +513,32 @@ def after_predict(self:LossMaskCB):
         if act:
             t = self.neg_window.quantile(self.neg_q)
             m = likely_false_negatives(S, t)
-            _add_loss_kwargs(l, neg_mask=m)
+            _add_loss_kwargs(learn, neg_mask=m)
             self.log_negatives(m, t)
 
 # %% ../nbs/05_curation.ipynb #53f1328a
 @patch
 def log_negatives(self:LossMaskCB, m, t):
     "Log the flagged fraction, and against the labels (if any) how often a flagged pair is truly same-class."
-    B = len(m); self.log(neg_masked=m.sum() / (B * (B - 1)), neg_threshold=t)
+    B = len(m)
+    self.log(neg_masked=m.sum() / (B * (B - 1)), neg_threshold=t)
     if self.learn.batches.y is None: return
-    y = self.learn.batches.y[self.learn.idx]; same = (y[:, None] == y[None]).fill_diagonal_(False)
+    y = self.learn.batches.y[self.learn.idx]
+    same = (y[:, None] == y[None]).fill_diagonal_(False)
     self.log(_flagged=m.sum(), _flagged_same=(m & same).sum(), neg_same_class_base=same.sum() / (B * (B - 1)))
 
 @patch
 def after_epoch(self:LossMaskCB):
     flagged = float(self.sums.get('_flagged', 0.))
     if flagged: self.learn.epoch_log['mask_neg_same_class'] = float(self.sums['_flagged_same']) / flagged
-    super(LossMaskCB, self).after_epoch()
+    CurationCB.after_epoch(self)
 
 @patch
 def state_dict(self:LossMaskCB): return {'pos': self.pos_window.state_dict(), 'neg': self.neg_window.state_dict()}
 @patch
-def load_state_dict(self:LossMaskCB, sd): self.pos_window.load_state_dict(sd['pos']); self.neg_window.load_state_dict(sd['neg'])
+def load_state_dict(self:LossMaskCB, sd):
+    self.pos_window.load_state_dict(sd['pos'])
+    self.neg_window.load_state_dict(sd['neg'])
 
 # %% ../nbs/05_curation.ipynb #35dad85c
 class OracleNegativesCB(CurationCB):
@@ -523,19 +546,27 @@ class OracleNegativesCB(CurationCB):
     order, prefix = 4, 'oracle'
     def __init__(self, labels:torch.Tensor|None=None, # (N,) labels of the training images; None: `learn.batches.y`
                  warmup_epochs:float=0., warmup_steps:int|None=None):
-        super().__init__(warmup_epochs, warmup_steps); self.labels = labels
+        super().__init__(warmup_epochs, warmup_steps)
+        self.labels = labels
     def before_fit(self):
-        super().before_fit(); y = self.labels if self.labels is not None else self.learn.batches.y
-        if y is None: raise ValueError("the oracle scheme needs labels: pass labels= (data= to make_curation), or DeviceBatches(..., y=labels)")
-        if len(y) != len(self.learn.batches.x): raise ValueError(f"the oracle has {len(y)} labels for {len(self.learn.batches.x)} training images")
+        super().before_fit()
+        y = self.labels if self.labels is not None else self.learn.batches.y
+        if y is None:
+            raise ValueError("the oracle scheme needs labels: pass labels= (data= to make_curation), or "
+                             "DeviceBatches(..., y=labels)")
+        if len(y) != len(self.learn.batches.x):
+            raise ValueError(f"the oracle has {len(y)} labels for {len(self.learn.batches.x)} training images")
         self.y = y.to(self.learn.device)
     def after_predict(self):
         self.log(active=self.active)
         if not self.active: return
-        y = self.y[self.learn.idx]; B = len(y); m = (y[:, None] == y[None]).fill_diagonal_(False)
+        y = self.y[self.learn.idx]
+        B = len(y)
+        m = (y[:, None] == y[None]).fill_diagonal_(False)
         lonely = m.sum(1) == B - 1
         m &= ~lonely[:, None] & ~lonely[None]
-        _add_loss_kwargs(self.learn, neg_mask=m); self.log(neg_masked=m.sum() / (B * (B - 1)))
+        _add_loss_kwargs(self.learn, neg_mask=m)
+        self.log(neg_masked=m.sum() / (B * (B - 1)))
 
 # %% ../nbs/05_curation.ipynb #81d72188
 def positive_huber(z1:torch.Tensor, z2:torch.Tensor, # (B, D) embeddings of the two views
@@ -558,8 +589,10 @@ class HuberPositiveCB(CurationCB):
     def after_loss(self):
         self.log(active=self.active)
         if not self.active: return
-        l = self.learn; h = positive_huber(l.z1, l.z2, self.delta, l.loss_kwargs.get('pos_weight'))
-        l.loss = l.loss + self.weight * h; self.log(term=h)
+        learn = self.learn
+        h = positive_huber(learn.z1, learn.z2, self.delta, learn.loss_kwargs.get('pos_weight'))
+        learn.loss = learn.loss + self.weight * h
+        self.log(term=h)
 
 # %% ../nbs/05_curation.ipynb #f52fd210
 SCHEMES = ('none', 'batch', 'pair', 'mask', 'overlap', 'oracle', 'huber')
@@ -585,11 +618,14 @@ def make_curation(name:str, # one of `SCHEMES`
     "The callbacks of curation scheme `name` ('none': no callbacks)."
     valid = scheme_params(name)
     if unknown := sorted(set(kwargs) - set(valid)):
-        raise ValueError(f"unknown parameter(s) {', '.join(unknown)} for curation scheme {name!r}; valid: {', '.join(valid) or 'none'}")
+        raise ValueError(f"unknown parameter(s) {', '.join(unknown)} for curation scheme {name!r}; valid: "
+                         f"{', '.join(valid) or 'none'}")
     if name == 'none': return []
-    cls, defaults = _SCHEME_CBS[name]; kw = {**defaults, **kwargs}
+    cls, defaults = _SCHEME_CBS[name]
+    kw = {**defaults, **kwargs}
     hw, hd, factory = kw.pop('huber_weight', 0.), kw.pop('huber_delta', 1.), kw.pop('scorer_factory', None)
-    if kw.get('scorer') is not None: kw['scorer'] = frozen_encoder(kw['scorer'], factory)
+    # a module is copied and frozen by the scheme itself; a checkpoint path needs the factory to become one
+    if isinstance(kw.get('scorer'), (str, Path)): kw['scorer'] = frozen_encoder(kw['scorer'], factory)
     if name == 'oracle' and data is not None: kw['labels'] = data.train_y
     return [cls(**kw)] + ([HuberPositiveCB(hw, hd)] if hw else [])
 

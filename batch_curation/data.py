@@ -8,9 +8,9 @@ __all__ = ['PROCEDURAL_CLASSES', 'IMAGE_EXTENSIONS', 'CIFAR10_HOWTO', 'DatasetEr
            'notebook_dataset', 'DeviceBatches']
 
 # %% ../nbs/00_data.ipynb #3bb0699c
-import io, os, pickle, tarfile, zipfile, hashlib, time
+import io, os, pickle, tarfile, zipfile, hashlib
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, torch
 from PIL import Image
@@ -36,7 +36,8 @@ class ImageDataset:
                 f"3x{h}x{w}, {len(self.classes)} classes")
 
 # %% ../nbs/00_data.ipynb #6933e236
-PROCEDURAL_CLASSES = ['hstripes', 'vstripes', 'checker', 'diagonal', 'disc', 'ring', 'square', 'triangle', 'cross', 'dots']
+PROCEDURAL_CLASSES = ['hstripes', 'vstripes', 'checker', 'diagonal', 'disc',
+                      'ring', 'square', 'triangle', 'cross', 'dots']
 
 def _shape_masks(n, size, g):
     "One (n, size, size) float mask per procedural class, each image with its own position, scale and phase."
@@ -61,7 +62,8 @@ def _procedural_split(n_per_class, size, n_classes, g):
         fg = torch.rand(n_per_class, 3, 1, 1, generator=g)
         bg = (fg + .5 + .3 * (torch.rand(n_per_class, 3, 1, 1, generator=g) - .5)) % 1  # keep fg/bg apart
         img = bg * (1 - m) + fg * m + .04 * torch.randn(n_per_class, 3, size, size, generator=g)
-        xs.append((img.clamp(0, 1) * 255).round().to(torch.uint8)); ys.append(torch.full((n_per_class,), c))
+        xs.append((img.clamp(0, 1) * 255).round().to(torch.uint8))
+        ys.append(torch.full((n_per_class,), c))
     return torch.cat(xs), torch.cat(ys)
 
 def procedural_dataset(n_train_per_class=200, # training images per class
@@ -84,7 +86,8 @@ def show_images(images, # uint8 (N, 3, H, W) or float (N, 3, H, W) in [0, 1]
                 size=1.4): # inches per image
     "Show a grid of images with optional titles; returns the figure."
     import matplotlib.pyplot as plt
-    n = len(images); nrows = (n + ncols - 1) // ncols
+    n = len(images)
+    nrows = (n + ncols - 1) // ncols
     fig, axs = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size), squeeze=False)
     for i, ax in enumerate(axs.flat):
         ax.axis('off')
@@ -172,15 +175,17 @@ def _decode_chunk(items, size):
                 im = im.convert('RGB')
                 if size is not None and im.size != (size, size): im = im.resize((size, size), Image.BILINEAR)
                 out.append(np.asarray(im, dtype=np.uint8).copy())
-        except Exception as e: out.append((name, str(e).split(' <_io.')[0] or type(e).__name__))  # drop Pillow's buffer repr
+        except Exception as e:
+            out.append((name, str(e).split(' <_io.')[0] or type(e).__name__))  # drop Pillow's buffer repr
     return out
 
 # %% ../nbs/00_data.ipynb #da4b0234
 def _decode_progress(chunks, label, progress):
-    "Iterate over `chunks`: a labelled bar in a notebook, one plain line in a terminal (bars there leave stray characters)."
+    "Iterate over `chunks`: a labelled bar in a notebook, a plain line in a terminal (where bars leave stray marks)."
     if not progress: return chunks
     if IN_NOTEBOOK:
-        pb = progress_bar(chunks); pb.comment = label
+        pb = progress_bar(chunks)
+        pb.comment = label
         return pb
     print(f"decoding {label} ...", flush=True)
     return chunks
@@ -200,14 +205,16 @@ def _decode_all(items, size, source, progress=True, chunk=2000, label='images'):
     shapes = {a.shape for a in arrs}
     if len(shapes) > 1:
         odd = next(n for (n, _), a in zip(items, arrs) if a.shape != arrs[0].shape)
-        raise DatasetError(f"images in {source} have different sizes ({items[0][0]} is {arrs[0].shape[1]}x{arrs[0].shape[0]}, "
+        raise DatasetError(f"images in {source} have different sizes ({items[0][0]} is "
+                           f"{arrs[0].shape[1]}x{arrs[0].shape[0]}, "
                            f"{odd} is not); pass size=N to resize them all to NxN")
     return torch.from_numpy(np.stack(arrs)).permute(0, 3, 1, 2).contiguous()
 
 # %% ../nbs/00_data.ipynb #ac1edca7
 def _read_members(path):
     "All (name, bytes) of a folder or archive, plus the folder names in it (for the empty-class check)."
-    path = Path(path); name = path.name.lower()
+    path = Path(path)
+    name = path.name.lower()
     if path.is_dir():
         files = sorted(p for p in path.rglob('*') if p.is_file())
         dirs = [str(p.relative_to(path)) for p in path.rglob('*') if p.is_dir()]
@@ -239,12 +246,13 @@ def _read_image_tree(path, size=None, progress=True):
             raise DatasetError(f"cannot read archive {path}: {type(e).__name__}: {e}") from None
         lookup = {c: i for i, c in enumerate(classes)}
         label = f"{len(items):,} {split} images of {Path(path).name}"
-        out += [_decode_all(items, size, path, progress, label=label), torch.tensor([lookup[c] for c, _ in tree[split]])]
+        labels = torch.tensor([lookup[c] for c, _ in tree[split]])
+        out += [_decode_all(items, size, path, progress, label=label), labels]
     return ImageDataset(*out, classes, Path(path).name)
 
 # %% ../nbs/00_data.ipynb #3b58dc97
 def default_cache_dir():
-    "Where decoded data sets are cached: $BC_CACHE_DIR, else $XDG_CACHE_HOME/batch_curation, else ~/.cache/batch_curation."
+    "The cache of decoded data sets: $BC_CACHE_DIR, else $XDG_CACHE_HOME/batch_curation, else ~/.cache/batch_curation."
     if d := os.environ.get('BC_CACHE_DIR'): return Path(d).expanduser()
     return Path(os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache').expanduser() / 'batch_curation'
 
@@ -258,9 +266,11 @@ def _cache_path(source, cache_dir, size):
 
 def save_atomic(obj, path):
     "torch.save to a temporary file beside `path`, then rename: readers never see half a file."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp); os.replace(tmp, path)
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
 
 # %% ../nbs/00_data.ipynb #5e00ae0c
 def cifar10_archive():
@@ -269,7 +279,7 @@ def cifar10_archive():
     return p if p and Path(p).exists() else None
 
 # %% ../nbs/00_data.ipynb #1dce2b4a
-def load_dataset(source, # 'cifar10', 'procedural', a folder, or a .tar/.tar.gz/.zip archive of train/<class>/* and test/<class>/*
+def load_dataset(source, # 'cifar10', 'procedural', a folder, or a .tar/.tar.gz/.zip of train/<class>/*, test/<class>/*
                  root=None, # where torchvision downloads the official CIFAR-10 (default: the cache folder)
                  size=None, # resize every image to size x size (needed when images differ in size)
                  progress=True, # show progress while decoding
@@ -281,7 +291,8 @@ def load_dataset(source, # 'cifar10', 'procedural', a folder, or a .tar/.tar.gz/
     p = Path(source)
     if not p.exists():
         raise DatasetError(f"{source}: no such file or folder, and not a known data set name; give 'cifar10', "
-                           "'procedural', a folder, or a .tar/.tar.gz/.zip archive of train/<class>/* and test/<class>/*")
+                           "'procedural', a folder, or a .tar/.tar.gz/.zip archive of train/<class>/* and "
+                           "test/<class>/*")
     if p.is_dir() and (p / 'cifar-10-batches-py').is_dir(): return _read_cifar10_pickles(p / 'cifar-10-batches-py')
     if p.is_dir() and p.name == 'cifar-10-batches-py': return _read_cifar10_pickles(p)
     cache = _cache_path(p, cache_dir, size)
@@ -340,7 +351,8 @@ class DeviceBatches:
         if batch_size < 1 or (drop_last and batch_size > len(x)):
             raise ValueError(f"batch_size={batch_size}: must be between 1 and the {len(x):,} images of the split")
         self.device = torch.device(device) if device is not None else x.device
-        self.x = x.to(self.device); self.y = None if y is None else y.to(self.device)
+        self.x = x.to(self.device)
+        self.y = None if y is None else y.to(self.device)
         self.bs, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
         self.gen = torch.Generator().manual_seed(seed)
 

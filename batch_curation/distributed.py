@@ -22,7 +22,8 @@ from .simclr import nt_xent
 def world_info()->tuple: # (rank, world_size, local_rank)
     "Who this process is: from the process group when there is one, else from torchrun's environment (0, 1, 0 alone)."
     e = os.environ
-    if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size(), int(e.get('LOCAL_RANK', dist.get_rank()))
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size(), int(e.get('LOCAL_RANK', dist.get_rank()))
     return int(e.get('RANK', 0)), int(e.get('WORLD_SIZE', 1)), int(e.get('LOCAL_RANK', 0))
 
 def is_main_process()->bool:
@@ -36,13 +37,21 @@ def init_distributed(device:str='auto', # 'auto' (CUDA when there is one), 'cuda
     rank, world, local = world_info()
     dev = torch.device(('cuda' if torch.cuda.is_available() else 'cpu') if device == 'auto' else device)
     if dev.type == 'cuda':
-        if dev.index is not None: raise ValueError(f"device={device}: under torchrun each process uses cuda:LOCAL_RANK; pass --device cuda (or auto)")
-        if not torch.cuda.is_available(): raise ValueError(f"device={device}: CUDA is not available here; use --device cpu")
-        if local >= torch.cuda.device_count(): raise ValueError(f"LOCAL_RANK={local}, but this machine has {torch.cuda.device_count()} GPU(s): start at most that many processes per node")
-        dev = torch.device('cuda', local); torch.cuda.set_device(dev)
+        if dev.index is not None:
+            raise ValueError(f"device={device}: under torchrun each process uses cuda:LOCAL_RANK; pass --device cuda "
+                             "(or auto)")
+        if not torch.cuda.is_available():
+            raise ValueError(f"device={device}: CUDA is not available here; use --device cpu")
+        if local >= torch.cuda.device_count():
+            raise ValueError(f"LOCAL_RANK={local}, but this machine has {torch.cuda.device_count()} GPU(s): start at "
+                             "most that many processes per node")
+        dev = torch.device('cuda', local)
+        torch.cuda.set_device(dev)
     elif dev.type != 'cpu': raise ValueError(f"device={device}: distributed runs use CUDA (nccl) or the CPU (gloo)")
     if not dist.is_initialized():
-        dist.init_process_group('nccl' if dev.type == 'cuda' else 'gloo', rank=rank, world_size=world, **({'device_id': dev} if dev.type == 'cuda' else {}))
+        on_cuda = dev.type == 'cuda'
+        dist.init_process_group('nccl' if on_cuda else 'gloo', rank=rank, world_size=world,
+                                **({'device_id': dev} if on_cuda else {}))
     return dev
 
 # %% ../nbs/08_distributed.ipynb #42c30f60
@@ -55,8 +64,11 @@ def shard(x, # a tensor, or a dict whose tensors with leading dimension n are cu
     "Rank `rank`'s contiguous slice of the leading dimension of `x`."
     if isinstance(x, dict): n = next(len(v) for v in x.values() if torch.is_tensor(v) and v.ndim)
     else: n = len(x)
-    sizes = shard_sizes(n, world); a = sum(sizes[:rank]); b = a + sizes[rank]
-    if isinstance(x, dict): return {k: v[a:b] if torch.is_tensor(v) and v.ndim and len(v) == n else v for k, v in x.items()}
+    sizes = shard_sizes(n, world)
+    a = sum(sizes[:rank])
+    b = a + sizes[rank]
+    if isinstance(x, dict):
+        return {k: v[a:b] if torch.is_tensor(v) and v.ndim and len(v) == n else v for k, v in x.items()}
     return x[a:b]
 
 # %% ../nbs/08_distributed.ipynb #4b1712de
@@ -71,7 +83,8 @@ def all_gather_rows(tensors:list, # tensors whose leading dimension is this rank
         flat = torch.cat([tensors[i].detach().reshape(sizes[rank], w) for i, w in zip(ids, widths)], 1)
         flat = flat.view(torch.uint8) if dtype == torch.bool else flat  # not every backend gathers bool
         flat = torch.cat([flat, flat.new_zeros(m - len(flat), flat.shape[1])]).contiguous()
-        parts = [torch.empty_like(flat) for _ in sizes]; dist.all_gather(parts, flat)
+        parts = [torch.empty_like(flat) for _ in sizes]
+        dist.all_gather(parts, flat)
         full = torch.cat([p[:s] for p, s in zip(parts, sizes)])
         full = full.view(torch.bool) if dtype == torch.bool else full
         for i, piece in zip(ids, full.split(widths, 1)): out[i] = piece.reshape(-1, *tensors[i].shape[1:])
@@ -103,57 +116,74 @@ def gather_pairs(z1:torch.Tensor, z2:torch.Tensor, # (b, D) this rank's embeddin
 
 # %% ../nbs/08_distributed.ipynb #1d58328e
 def _run_local_worker(rank, fn, args, kwargs, world, port, out_dir, threads):
-    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world))
-    torch.set_num_threads(threads); init_distributed('cpu')
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port),
+                      RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world))
+    torch.set_num_threads(threads)
+    init_distributed('cpu')
     try: torch.save(fn(*args, **kwargs), Path(out_dir) / f'{rank}.pt')
     finally: dist.destroy_process_group()
 
 def free_port()->int:
     "A TCP port on 127.0.0.1 that is free right now."
-    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
 
 def run_local(fn, *args, world_size:int=2, threads:int=1, **kwargs)->list:
     "Run `fn(*args, **kwargs)` in `world_size` new CPU processes joined in a gloo group; returns each rank's result."
     with tempfile.TemporaryDirectory() as tmp:
-        mp.start_processes(_run_local_worker, args=(fn, args, kwargs, world_size, free_port(), tmp, threads), nprocs=world_size, start_method='spawn')
+        mp.start_processes(_run_local_worker, args=(fn, args, kwargs, world_size, free_port(), tmp, threads),
+                           nprocs=world_size, start_method='spawn')
         return [torch.load(Path(tmp) / f'{r}.pt', weights_only=False) for r in range(world_size)]
 
 # %% ../nbs/08_distributed.ipynb #d1a90a5a
 def gradient_check(model:nn.Module, # images -> (h, z), on this rank's device
                    v1:torch.Tensor, v2:torch.Tensor, # the global batch's two views, the same on every rank
                    sync_bn:bool=True, **loss_kwargs)->dict: # `nt_xent` arguments (temperature, pos_weight, neg_mask)
-    "Largest differences of loss and gradients between a DDP step over the process group and one process on the whole batch."
-    ref = copy.deepcopy(model); _, z = ref(torch.cat([v1, v2])); loss_ref = nt_xent(*z.chunk(2), **loss_kwargs); loss_ref.backward()
-    rank, world, _ = world_info(); sizes = shard_sizes(len(v1), world)
+    "Largest differences of loss and gradients between a DDP step over the process group and one process on all of it."
+    ref = copy.deepcopy(model)
+    _, z = ref(torch.cat([v1, v2]))
+    loss_ref = nt_xent(*z.chunk(2), **loss_kwargs)
+    loss_ref.backward()
+    rank, world, _ = world_info()
+    sizes = shard_sizes(len(v1), world)
     net = copy.deepcopy(model)
     if sync_bn and v1.is_cuda: net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
     ddp = DDP(net, device_ids=[v1.device.index] if v1.is_cuda else None)
     _, z = ddp(torch.cat([shard(v1, rank, world), shard(v2, rank, world)]))
-    loss = nt_xent(*gather_pairs(*z.chunk(2), sizes), **loss_kwargs); loss.backward()
+    loss = nt_xent(*gather_pairs(*z.chunk(2), sizes), **loss_kwargs)
+    loss.backward()
     diffs = [(p.grad - q.grad).abs().max().item() for p, q in zip(net.parameters(), ref.parameters())]
     return dict(loss=loss.item(), loss_diff=abs(loss.item() - loss_ref.item()), grad_diff=max(diffs),
                 grad_max=max(q.grad.abs().max().item() for q in ref.parameters()))
 
 # %% ../nbs/08_distributed.ipynb #6b11e822
 class DistributedCB(Callback):
-    "Data-parallel training over the process group: DDP model, a shard of the views per rank, the global batch after `forward`."
+    "Data-parallel training over the process group: a DDP model, a shard of views per rank, the global batch after it."
     order = -6  # after DeviceCB, ChannelsLastCB and CompileCB; before curation and the loss
     def __init__(self, sync_bn:bool=True, # CUDA: BatchNorm statistics over the global batch (SyncBatchNorm)
                  **ddp_kwargs): # passed on to DistributedDataParallel
         self.sync_bn, self.ddp_kwargs, self.pending, self.aug_states = sync_bn, ddp_kwargs, None, None
 
     def before_fit(self):
-        l = self.learn
-        if not dist.is_initialized(): raise RuntimeError("DistributedCB needs a process group: start with torchrun, and call init_distributed() first")
+        learn = self.learn
+        if not dist.is_initialized():
+            raise RuntimeError("DistributedCB needs a process group: start with torchrun, and call init_distributed() "
+                               "first")
         self.rank, self.world, _ = world_info()
-        if self.sync_bn and l.device.type == 'cuda': l.model = nn.SyncBatchNorm.convert_sync_batchnorm(l.model)  # same parameters
-        elif self.sync_bn and self.rank == 0 and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in l.model.modules()):
-            warnings.warn("SyncBatchNorm needs CUDA: on the CPU each process normalises with the statistics of its own shard")
-        ddp = DDP(l.model, device_ids=[l.device.index] if l.device.type == 'cuda' else None, **self.ddp_kwargs)
-        cc = next((cb for cb in l.cbs if isinstance(cb, CompileCB)), None)
-        l.model_fn = torch.compile(ddp, **cc.kwargs) if cc else ddp
-        self.own_gen, self.first_epoch = l.aug_gen, True
-        l.draw_views, l.forward = self.draw_views, self.forward  # instance attributes win over the Learner's methods
+        if self.sync_bn and learn.device.type == 'cuda':
+            learn.model = nn.SyncBatchNorm.convert_sync_batchnorm(learn.model)  # same parameters
+        elif self.sync_bn and self.rank == 0 and any(isinstance(m, nn.modules.batchnorm._BatchNorm)
+                                                     for m in learn.model.modules()):
+            warnings.warn("SyncBatchNorm needs CUDA: on the CPU each process normalises with the statistics of its own "
+                          "shard")
+        device_ids = [learn.device.index] if learn.device.type == 'cuda' else None
+        ddp = DDP(learn.model, device_ids=device_ids, **self.ddp_kwargs)
+        cc = next((cb for cb in learn.cbs if isinstance(cb, CompileCB)), None)
+        learn.model_fn = torch.compile(ddp, **cc.kwargs) if cc else ddp
+        self.own_gen, self.first_epoch = learn.aug_gen, True
+        # instance attributes win over the Learner's methods
+        learn.draw_views, learn.forward = self.draw_views, self.forward
 
 # %% ../nbs/08_distributed.ipynb #928a632b
 @patch
@@ -166,28 +196,33 @@ def cleanup_fit(self:DistributedCB):
 @patch
 def draw_views(self:DistributedCB):
     "Views of this rank's slice of the global batch `learn.idx`."
-    l, idx = self.learn, self.learn.idx
-    if len(idx) < self.world: raise ValueError(f"a batch of {len(idx)} images cannot be split over {self.world} processes")
-    if l.aug_gen is self.own_gen:  # this rank's own generator: augment its slice only
-        l.idx = shard(idx, self.rank, self.world)
-        try: Learner.draw_views(l)
-        finally: l.idx = idx
+    learn, idx = self.learn, self.learn.idx
+    if len(idx) < self.world:
+        raise ValueError(f"a batch of {len(idx)} images cannot be split over {self.world} processes")
+    if learn.aug_gen is self.own_gen:  # this rank's own generator: augment its slice only
+        learn.idx = shard(idx, self.rank, self.world)
+        try: Learner.draw_views(learn)
+        finally: learn.idx = idx
     else:  # a scheme's generator, in the same state on every rank: augment the whole batch, keep this rank's slice
-        Learner.draw_views(l)
-        l.xb, l.v1, l.v2, l.p1, l.p2 = (shard(t, self.rank, self.world) for t in (l.xb, l.v1, l.v2, l.p1, l.p2))
+        Learner.draw_views(learn)
+        whole = (learn.xb, learn.v1, learn.v2, learn.p1, learn.p2)
+        learn.xb, learn.v1, learn.v2, learn.p1, learn.p2 = (shard(t, self.rank, self.world) for t in whole)
 
 # %% ../nbs/08_distributed.ipynb #6b0d7f4d
 @patch
 def forward(self:DistributedCB):
     "This rank's forward pass, then the global batch: `z1, z2` with gradients, everything else without."
-    l = self.learn; Learner.forward(l)
-    sizes = shard_sizes(len(l.idx), self.world)
-    l.z1, l.z2 = gather_pairs(l.z1, l.z2, sizes)
-    keys = [k for k, v in l.p1.items() if torch.is_tensor(v) and v.ndim and len(v) == len(l.v1)]
-    rows = all_gather_rows([torch.cat([l.h1, l.h2], 1), l.xb, l.v1, l.v2, *(l.p1[k] for k in keys), *(l.p2[k] for k in keys)], sizes)
-    (l.h1, l.h2), l.xb, l.v1, l.v2 = rows[0].chunk(2, dim=1), rows[1], rows[2], rows[3]
-    l.p1 = {**l.p1, **dict(zip(keys, rows[4:4 + len(keys)]))}; l.p2 = {**l.p2, **dict(zip(keys, rows[4 + len(keys):]))}
-    l.h, l.z = torch.cat([l.h1, l.h2]), torch.cat([l.z1, l.z2])
+    learn = self.learn
+    Learner.forward(learn)
+    sizes = shard_sizes(len(learn.idx), self.world)
+    learn.z1, learn.z2 = gather_pairs(learn.z1, learn.z2, sizes)
+    keys = [k for k, v in learn.p1.items() if torch.is_tensor(v) and v.ndim and len(v) == len(learn.v1)]
+    params = [*(learn.p1[k] for k in keys), *(learn.p2[k] for k in keys)]
+    rows = all_gather_rows([torch.cat([learn.h1, learn.h2], 1), learn.xb, learn.v1, learn.v2, *params], sizes)
+    (learn.h1, learn.h2), learn.xb, learn.v1, learn.v2 = rows[0].chunk(2, dim=1), rows[1], rows[2], rows[3]
+    learn.p1 = {**learn.p1, **dict(zip(keys, rows[4:4 + len(keys)]))}
+    learn.p2 = {**learn.p2, **dict(zip(keys, rows[4 + len(keys):]))}
+    learn.h, learn.z = torch.cat([learn.h1, learn.h2]), torch.cat([learn.z1, learn.z2])
 
 # %% ../nbs/08_distributed.ipynb #b0e21582
 @patch
@@ -203,8 +238,11 @@ def load_state_dict(self:DistributedCB, sd): self.pending = sd['aug_states']
 @patch
 def before_epoch(self:DistributedCB):
     "On the first epoch of a resumed run, put this rank's view generator back."
-    l = self.learn
-    if not self.first_epoch or l.start_epoch == 0: self.first_epoch = False; return
-    if self.pending is not None and len(self.pending) == self.world: self.own_gen.set_state(self.pending[self.rank].cpu())
-    else: self.own_gen.manual_seed(self.own_gen.initial_seed() + 1_000_003 * (l.start_epoch + 1) + self.rank)
+    learn = self.learn
+    if not self.first_epoch or learn.start_epoch == 0:
+        self.first_epoch = False
+        return
+    if self.pending is not None and len(self.pending) == self.world:
+        self.own_gen.set_state(self.pending[self.rank].cpu())
+    else: self.own_gen.manual_seed(self.own_gen.initial_seed() + 1_000_003 * (learn.start_epoch + 1) + self.rank)
     self.first_epoch, self.pending = False, None

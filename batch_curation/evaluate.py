@@ -21,11 +21,14 @@ def extract_features(backbone:nn.Module, # images -> features
                     )->torch.Tensor: # float32 (N, D) features on `device`
     "Backbone features of uint8 images: no augmentation, eval mode, no gradients."
     if images.dtype != torch.uint8 or images.ndim != 4:
-        raise ValueError(f"images must be uint8 (N, 3, H, W), got {images.dtype} {tuple(images.shape)}; pass the raw split, not normalised views")
+        raise ValueError(f"images must be uint8 (N, 3, H, W), got {images.dtype} {tuple(images.shape)}; pass the raw "
+                         "split, not normalised views")
     device = device or next(backbone.parameters()).device
     was_training = backbone.training
     backbone.eval()
-    try: feats = [backbone(normalize(images[i:i + batch_size].to(device), mean, std)).float() for i in range(0, len(images), batch_size)]
+    try:
+        feats = [backbone(normalize(images[i:i + batch_size].to(device), mean, std)).float()
+                 for i in range(0, len(images), batch_size)]
     finally: backbone.train(was_training)
     return torch.cat(feats)
 
@@ -36,7 +39,7 @@ def knn_accuracy(train_feats:torch.Tensor, # (N, D) features of the training ima
                  test_feats:torch.Tensor, # (M, D) features of the test images
                  test_y:torch.Tensor, # (M,) their labels
                  k:int=200, # neighbours that vote
-                 temperature:float=0.1, # weighted votes: a neighbour with cosine similarity s votes exp(s / temperature)
+                 temperature:float=0.1, # weighted votes: a neighbour at cosine similarity s votes exp(s / temperature)
                  weighted:bool=True, # False: one vote per neighbour (majority)
                  num_classes:int|None=None, # default: the largest label + 1
                  chunk:int=1024, # test images per similarity matrix
@@ -60,7 +63,7 @@ def linear_probe(train_feats:torch.Tensor, # (N, D) frozen features of the train
                  test_y:torch.Tensor, # (M,) their labels
                  epochs:int=100, # passes over the training features
                  lr:float=1e-3, # Adam's peak learning rate, decayed to 0 along a cosine
-                 batch_size:int=512, # features per step (at most a tenth of the set: small sets still get 10 steps an epoch)
+                 batch_size:int=512, # features per step (at most a tenth of the set: small sets get 10 steps an epoch)
                  weight_decay:float=1e-4, # L2 penalty on the weights and bias
                  device=None, # where to train (default: where train_feats is)
                  seed:int=0, # seed of the mini-batch order
@@ -71,16 +74,22 @@ def linear_probe(train_feats:torch.Tensor, # (N, D) frozen features of the train
     mu, sd = x.mean(0), x.std(0).clamp_min(1e-6)
     x, xt, y, yt = (x - mu) / sd, (xt - mu) / sd, train_y.to(device), test_y.to(device)
     clf = nn.Linear(x.shape[1], int(max(y.max(), yt.max())) + 1, device=device)
-    nn.init.zeros_(clf.weight); nn.init.zeros_(clf.bias)
-    bs = min(batch_size, -(-len(x) // 10)); steps_per_epoch = len(x) // bs
+    nn.init.zeros_(clf.weight)
+    nn.init.zeros_(clf.bias)
+    bs = min(batch_size, -(-len(x) // 10))
+    steps_per_epoch = len(x) // bs
     opt = torch.optim.Adam(clf.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * steps_per_epoch)
     g = torch.Generator(device).manual_seed(seed)
     with torch.enable_grad(), torch.autocast(device.type, enabled=False):  # callable from no-grad or autocast code
         for _ in range(epochs):
-            for idx in torch.randperm(len(x), device=device, generator=g)[:steps_per_epoch * bs].view(steps_per_epoch, bs):
+            order = torch.randperm(len(x), device=device, generator=g)
+            for idx in order[:steps_per_epoch * bs].view(steps_per_epoch, bs):
                 loss = F.cross_entropy(clf(x[idx]), y[idx])
-                opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
     with torch.no_grad(): return (clf(xt).argmax(1) == yt).float().mean().item()
 
 # %% ../nbs/03_evaluate.ipynb #5949c10c

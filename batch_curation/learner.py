@@ -15,7 +15,6 @@ from functools import partial, wraps
 from operator import attrgetter
 from pathlib import Path
 import torch
-from torch import nn
 from fastcore.basics import patch
 from fastprogress.fastprogress import master_bar, progress_bar, IN_NOTEBOOK
 from .data import DeviceBatches, ImageDataset, save_atomic
@@ -32,7 +31,7 @@ class Callback:
     "Base class: subclasses define any of the stage methods; lower `order` runs first."
     order = 0
 
-def run_cbs(cbs, method_name, learn=None):
+def run_cbs(cbs, method_name):
     "Call `method_name` on every callback that has it, in `order`."
     for cb in sorted(cbs, key=attrgetter('order')):
         method = getattr(cb, method_name, None)
@@ -47,7 +46,9 @@ class with_cbs:
         @wraps(f)
         def _f(o, *args, **kwargs):
             try:
-                o.callback(f'before_{self.name}'); f(o, *args, **kwargs); o.callback(f'after_{self.name}')
+                o.callback(f'before_{self.name}')
+                f(o, *args, **kwargs)
+                o.callback(f'after_{self.name}')
             except cancel: pass
             finally: o.callback(f'cleanup_{self.name}')
         return _f
@@ -68,13 +69,15 @@ class Learner:
         self.device = batches.device
         self.aug_gen = torch.Generator(self.device).manual_seed(seed)
         self.model_fn, self.memory_format = model, torch.contiguous_format  # callbacks may compile / convert
-        self.opt, self.history, self.start_epoch, self.training = None, [], 0, True
+        self.opt, self.history, self.start_epoch = None, [], 0
         self.add_cbs(HistoryCB(), *cbs)
 
     def add_cbs(self, *cbs):
         "Add callbacks, giving each a reference to this learner."
-        for cb in cbs: cb.learn = self; self.cbs.append(cb)
-    def callback(self, name): run_cbs(self.cbs, name, self)
+        for cb in cbs:
+            cb.learn = self
+            self.cbs.append(cb)
+    def callback(self, name): run_cbs(self.cbs, name)
 
 # %% ../nbs/04_learner.ipynb #236a6deb
 class HistoryCB(Callback):
@@ -102,11 +105,15 @@ def forward(self:Learner):
 def one_batch(self:Learner):
     "One SimCLR step, with callbacks between its stages."
     self.loss_kwargs = {}
-    self.draw_views(); self.forward(); self.callback('after_predict')
-    self.loss = self.loss_func(self.z1, self.z2, **self.loss_kwargs); self.callback('after_loss')
-    if not self.training: return
-    self.loss.backward(); self.callback('after_backward')
-    self.opt.step(); self.callback('after_step')
+    self.draw_views()
+    self.forward()
+    self.callback('after_predict')
+    self.loss = self.loss_func(self.z1, self.z2, **self.loss_kwargs)
+    self.callback('after_loss')
+    self.loss.backward()
+    self.callback('after_backward')
+    self.opt.step()
+    self.callback('after_step')
     self.opt.zero_grad(set_to_none=True)
 
 @patch
@@ -154,10 +161,15 @@ class MixedPrecisionCB(Callback):
     order = -9
     def __init__(self, dtype=torch.bfloat16): self.dtype = dtype
     def before_batch(self):
-        self.ctx = torch.autocast(self.learn.device.type, dtype=self.dtype); self.ctx.__enter__()
-    def after_loss(self): self.ctx.__exit__(None, None, None); self.ctx = None
+        self.ctx = torch.autocast(self.learn.device.type, dtype=self.dtype)
+        self.ctx.__enter__()
+    def after_loss(self):
+        self.ctx.__exit__(None, None, None)
+        self.ctx = None
     def cleanup_batch(self):
-        if getattr(self, 'ctx', None) is not None: self.ctx.__exit__(None, None, None); self.ctx = None
+        if getattr(self, 'ctx', None) is not None:
+            self.ctx.__exit__(None, None, None)
+            self.ctx = None
 
 # %% ../nbs/04_learner.ipynb #ef599f78
 class ChannelsLastCB(Callback):
@@ -191,7 +203,8 @@ class LARS(torch.optim.Optimizer):
                     pn, dn = p.norm(), d.norm()
                     d = d.mul(torch.where((pn > 0) & (dn > 0), g['eta'] * pn / dn, torch.ones_like(pn)))
                 buf = self.state[p].setdefault('momentum_buffer', torch.zeros_like(p))
-                buf.mul_(g['momentum']).add_(d); p.add_(buf, alpha=-g['lr'])
+                buf.mul_(g['momentum']).add_(d)
+                p.add_(buf, alpha=-g['lr'])
 
 # %% ../nbs/04_learner.ipynb #022b5626
 def make_optimizer(name='sgd', # 'sgd' or 'lars'
@@ -229,10 +242,14 @@ class RecorderCB(Callback):
     order = 10
     def before_epoch(self):
         self.loss_sum, self.n = torch.zeros((), device=self.learn.device), 0
-        _sync(self.learn.device); self.t0 = time.perf_counter()
-    def after_loss(self): self.loss_sum += self.learn.loss.detach().float(); self.n += 1
+        _sync(self.learn.device)
+        self.t0 = time.perf_counter()
+    def after_loss(self):
+        self.loss_sum += self.learn.loss.detach().float()
+        self.n += 1
     def after_epoch(self):
-        _sync(self.learn.device); dt = time.perf_counter() - self.t0
+        _sync(self.learn.device)
+        dt = time.perf_counter() - self.t0
         self.learn.epoch_log.update(loss=self.loss_sum.item() / max(self.n, 1), lr=self.learn.opt.param_groups[0]['lr'],
                                     epoch_time=dt, images_per_s=self.n * self.learn.batches.bs / dt)
 
@@ -269,7 +286,8 @@ class NonFiniteCB(Callback):
         step = int(self.first_bad)
         if step >= 0:
             raise NonFiniteLossError(f"the loss became non-finite at epoch {self.learn.epoch + 1}, step {step + 1} of "
-                                     f"{len(self.learn.batches)}; training stopped and the last good checkpoint was left "
+                                     f"{len(self.learn.batches)}; training stopped and the last good checkpoint was "
+                                     "left "
                                      "as it was. Lower the learning rate or check the data.")
 
 # %% ../nbs/04_learner.ipynb #18608dae
@@ -305,17 +323,19 @@ class ProgressCB(Callback):
         self.loss_sum, self.n = torch.zeros((), device=self.learn.device), 0
         self.t0 = self.t_last = time.perf_counter()
     def after_loss(self):
-        l = self.learn
+        learn = self.learn
         if self.notebook:
-            if l.iter % self.show_every == 0: l.dl.comment = f"loss {l.loss.item():.3f}"
+            if learn.iter % self.show_every == 0: learn.dl.comment = f"loss {learn.loss.item():.3f}"
             return
-        self.loss_sum += l.loss.detach().float(); self.n += 1  # stays on the device: no sync per step
-        if l.iter + 1 < len(l.batches) and time.perf_counter() - self.t_last >= self.print_every: self.step_line()
+        self.loss_sum += learn.loss.detach().float()  # stays on the device: no sync per step
+        self.n += 1
+        due = time.perf_counter() - self.t_last >= self.print_every
+        if learn.iter + 1 < len(learn.batches) and due: self.step_line()
     def step_line(self):
-        l, loss = self.learn, (self.loss_sum / self.n).item()  # the one device sync of this line
+        learn, loss = self.learn, (self.loss_sum / self.n).item()  # the one device sync of this line
         self.t_last = time.perf_counter()
-        print(f"  epoch {l.epoch + 1}/{l.n_epochs}  step {l.iter + 1}/{len(l.batches)}  "
-              f"{self.n * l.batches.bs / (self.t_last - self.t0):,.0f} img/s  running loss {loss:.4f}", flush=True)
+        print(f"  epoch {learn.epoch + 1}/{learn.n_epochs}  step {learn.iter + 1}/{len(learn.batches)}  "
+              f"{self.n * learn.batches.bs / (self.t_last - self.t0):,.0f} img/s  running loss {loss:.4f}", flush=True)
     def cleanup_epoch(self):
         if self.notebook: self.learn.dl = self.inner
     def after_epoch(self):
@@ -341,8 +361,10 @@ class ProgressCB(Callback):
 # %% ../nbs/04_learner.ipynb #174a8aa3
 def write_text_atomic(text, path):
     "Write a text file through a temporary file and a rename."
-    path = Path(path); tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text); os.replace(tmp, path)
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 # %% ../nbs/04_learner.ipynb #43779f3c
 def widen_ylim(ax, # a matplotlib axis
@@ -368,9 +390,12 @@ def plot_history(history, # per-epoch logs (`learn.history`, or the lines of `me
         fraction = all(0 <= y <= 1 for y in ys)  # accuracies and rates: a range of at least 0.1
         widen_ylim(ax, ys, 0.1 if fraction else 0.1 * max(abs(y) for y in ys))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel('epoch'); ax.set_title(f"{k}: {ys[0]:.4g} → {ys[-1]:.4g}" if len(ys) > 1 else f"{k}: {ys[0]:.4g}")
+        ax.set_xlabel('epoch')
+        ax.set_title(f"{k}: {ys[0]:.4g} → {ys[-1]:.4g}" if len(ys) > 1 else f"{k}: {ys[0]:.4g}")
     fig.tight_layout()
-    if path is not None: fig.savefig(path, dpi=100); plt.close(fig)
+    if path is not None:
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
     return fig
 
 class MetricsFileCB(Callback):
@@ -389,7 +414,9 @@ def _rng_states(learn):
             'cuda': torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
 
 def _set_rng_states(learn, s):
-    learn.aug_gen.set_state(s['aug']); learn.batches.load_state_dict(s['batches']); torch.set_rng_state(s['torch'])
+    learn.aug_gen.set_state(s['aug'])
+    learn.batches.load_state_dict(s['batches'])
+    torch.set_rng_state(s['torch'])
     if s['cuda'] is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s['cuda'])
 
 def learner_state(learn, epochs_done):
@@ -403,9 +430,11 @@ def load_learner_state(learn, path):
     "Restore a `learner_state` checkpoint into `learn`; returns the number of epochs it had done."
     try: s = torch.load(path, map_location=learn.device, weights_only=False)
     except Exception as e: raise ValueError(f"cannot read checkpoint {path}: {type(e).__name__}: {e}") from None
-    learn.model.load_state_dict(s['model']); learn.opt.load_state_dict(s['opt'])
+    learn.model.load_state_dict(s['model'])
+    learn.opt.load_state_dict(s['opt'])
     for cb in learn.cbs:
-        if hasattr(cb, 'load_state_dict') and type(cb).__name__ in s['cbs']: cb.load_state_dict(s['cbs'][type(cb).__name__])
+        if hasattr(cb, 'load_state_dict') and type(cb).__name__ in s['cbs']:
+            cb.load_state_dict(s['cbs'][type(cb).__name__])
     s['rng']['aug'], s['rng']['torch'] = s['rng']['aug'].cpu(), s['rng']['torch'].cpu()
     _set_rng_states(learn, s['rng'])
     learn.history = list(s['history'])
@@ -415,7 +444,8 @@ def load_learner_state(learn, path):
 class CheckpointCB(Callback):
     "Save `checkpoint.pt` atomically every `every` epochs and at the end; with `resume`, continue from it."
     order = 100
-    def __init__(self, run_dir, every=1, resume=False, save=True): # save=False: only resume (other ranks of a multi-GPU run)
+    def __init__(self, run_dir, every=1, resume=False,
+                 save=True): # False: only resume (the other ranks of a multi-GPU run)
         self.path, self.every, self.resume, self.save = Path(run_dir) / 'checkpoint.pt', every, resume, save
     def before_fit(self):
         if not self.resume: return
@@ -424,23 +454,28 @@ class CheckpointCB(Callback):
         self.learn.epochs = range(self.learn.start_epoch, self.learn.n_epochs)
     def after_epoch(self):
         e = self.learn.epoch + 1
-        if self.save and (e % self.every == 0 or e == self.learn.n_epochs): save_atomic(learner_state(self.learn, e), self.path)
+        if self.save and (e % self.every == 0 or e == self.learn.n_epochs):
+            save_atomic(learner_state(self.learn, e), self.path)
 
 # %% ../nbs/04_learner.ipynb #7fdd221b
 def simclr_learner(model, # images -> (h, z), e.g. `SimCLRModel`
                    data:ImageDataset, # training images, and the test images of the kNN monitor
                    cbs=(), # extra callbacks, e.g. a curation scheme's
-                   batch_size:int=256, lr:float|None=None, # images per batch; peak learning rate (default 0.06 x batch/128)
-                   optimizer:str='sgd', weight_decay:float=5e-4, warmup_epochs:int=0, # see `make_optimizer`, `LRScheduleCB`
-                   augment=None, temperature:float=0.5, # view transform (default `SimCLRAugment` at the images' size); NT-Xent's
-                   knn_every:int|None=1, knn_k:int=200, # kNN accuracy every this many epochs (None: never); its neighbours
+                   batch_size:int=256, # images per batch
+                   lr:float|None=None, # peak learning rate (default 0.06 x batch/128)
+                   optimizer:str='sgd', weight_decay:float=5e-4, # see `make_optimizer`
+                   warmup_epochs:int=0, # see `LRScheduleCB`
+                   augment=None, # view transform (default `SimCLRAugment` at the images' size)
+                   temperature:float=0.5, # NT-Xent's
+                   knn_every:int|None=1, # kNN accuracy every this many epochs (None: never)
+                   knn_k:int=200, # its neighbours
                    device=None, # default: CUDA when there is a GPU, else the CPU
                    progress:bool=True, seed:int=0): # progress bars or lines; seed of the batch order and the views
     "A `Learner` with the standard callbacks and no run folder: `fit` returns the per-epoch logs."
     dev = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     batches = DeviceBatches(data.train_x, batch_size, y=data.train_y, seed=seed, device=dev)
-    std = [DeviceCB(), LRScheduleCB(warmup_epochs), RecorderCB(), NonFiniteCB(check_every=1 if dev.type == 'cpu' else 20),
-           ChannelsLastCB()]
+    std = [DeviceCB(), LRScheduleCB(warmup_epochs), RecorderCB(),
+           NonFiniteCB(check_every=1 if dev.type == 'cpu' else 20), ChannelsLastCB()]
     if knn_every: std.append(KnnCB(data, every=knn_every, k=min(knn_k, len(data.train_x))))
     if dev.type == 'cuda': std.append(MixedPrecisionCB())
     if progress: std.append(ProgressCB())

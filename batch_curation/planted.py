@@ -72,19 +72,19 @@ class PlantedPairsCB(Callback):
         self.fp, self.fn, self.seed, self.gen = false_positives, false_negatives, seed, None
 
     def before_fit(self):
-        l = self.learn
-        self.inner, l.augment = l.augment, self
-        if self.gen is None: self.gen = torch.Generator(l.device).manual_seed(self.seed)
+        learn = self.learn
+        self.inner, learn.augment = learn.augment, self
+        if self.gen is None: self.gen = torch.Generator(learn.device).manual_seed(self.seed)
         self.redraw_of, self.sums = None, {}
 
     def after_fit(self): self.learn.augment = self.inner
 
     def __call__(self, x, generator=None):
         "The wrapped augmentation: plant negatives into the batch's images, then positives into its views."
-        l = self.learn
-        if self.fn and l.idx is not self.redraw_of:  # new views of the same planted images are not planted again
-            l.idx = self.redraw_of = plant_false_negatives(l.idx, self.fn, self.gen)
-            x = l.xb = l.batches.x[l.idx]
+        learn = self.learn
+        if self.fn and learn.idx is not self.redraw_of:  # new views of the same planted images are not planted again
+            learn.idx = self.redraw_of = plant_false_negatives(learn.idx, self.fn, self.gen)
+            x = learn.xb = learn.batches.x[learn.idx]
         v1, v2, p1, p2 = self.inner(x, generator=generator)
         if self.fp:
             v2, p2 = plant_false_positives(v2, p2, self.fp, self.gen)
@@ -119,17 +119,19 @@ def before_epoch(self:PlantedPairsCB): self.sums, self.corr = {}, {}
 @patch
 def after_predict(self:PlantedPairsCB):
     "Criteria against the planted truth, on the batch as drawn (before any scheme acts)."
-    l = self.learn
-    z1, z2 = l.z1.detach(), l.z2.detach()
+    learn = self.learn
+    z1, z2 = learn.z1.detach(), learn.z2.detach()
     B = len(z1)
     truth = {}
-    if self.fp and isinstance(l.p2, dict) and 'planted' in l.p2:
-        planted = truth['fp'] = l.p2['planted']
+    if self.fp and isinstance(learn.p2, dict) and 'planted' in learn.p2:
+        planted = truth['fp'] = learn.p2['planted']
         k = max(1, round(self.fp * B))
         _detection(self.sums, 'plant_fp_similarity', _flag_lowest(positive_similarity(z1, z2), k), planted)
-        if 'box' in l.p1: _detection(self.sums, 'plant_fp_overlap', _flag_lowest(crop_overlap(l.p1, l.p2), k), planted)
+        if 'box' in learn.p1:
+            lowest_overlap = _flag_lowest(crop_overlap(learn.p1, learn.p2), k)
+            _detection(self.sums, 'plant_fp_overlap', lowest_overlap, planted)
     if self.fn:
-        same = same_image_pairs(l.idx).triu(1)
+        same = same_image_pairs(learn.idx).triu(1)
         truth['fn'] = same.float().sum() / (B * (B - 1) / 2)
         S = negative_similarity(z1, z2).nan_to_num(-2.).triu(1) - 3 * torch.ones(B, B, device=z1.device).tril()
         k = max(1, round(self.fn * B))  # about one same-image pair per planted image
@@ -139,7 +141,8 @@ def after_predict(self:PlantedPairsCB):
         share = t.float().mean() if t.ndim else t
         self.sums[f'plant_{kind}_rate'] = self.sums.get(f'plant_{kind}_rate', 0) + share
         for name in self.batch_scores:
-            self.corr.setdefault(f'plant_{kind}_r_{name}', _Corr()).add(share.float(), batch_score(name, z1, z2).float())
+            corr = self.corr.setdefault(f'plant_{kind}_r_{name}', _Corr())
+            corr.add(share.float(), batch_score(name, z1, z2).float())
     self.sums['_steps'] = self.sums.get('_steps', 0) + 1
 
 @patch
@@ -150,7 +153,8 @@ def after_epoch(self:PlantedPairsCB):
     for prefix in ('plant_fp_similarity', 'plant_fp_overlap', 'plant_fn_similarity'):
         if f'{prefix}_hits' in self.sums: _finish_detection(self.sums, log, prefix)
     for k, c in self.corr.items(): log[k] = c.value()
-    if '_drawn_pairs' in self.sums: log['plant_fp_drawn_rate'] = float(self.sums['_drawn_planted']) / self.sums['_drawn_pairs']
+    if '_drawn_pairs' in self.sums:
+        log['plant_fp_drawn_rate'] = float(self.sums['_drawn_planted']) / self.sums['_drawn_pairs']
 
 # %% ../nbs/05a_planted.ipynb #7e7e27d1
 class PlantedOutcomeCB(Callback):
@@ -160,18 +164,20 @@ class PlantedOutcomeCB(Callback):
     def before_epoch(self): self.sums = {}
     def add(self, k, v): self.sums[k] = self.sums.get(k, 0) + v
     def after_predict(self):
-        l, kw = self.learn, self.learn.loss_kwargs
-        B = len(l.idx)
-        if isinstance(l.p2, dict) and 'planted' in l.p2:
-            planted, w = l.p2['planted'], kw.get('pos_weight')
+        learn, kw = self.learn, self.learn.loss_kwargs
+        B = len(learn.idx)
+        if isinstance(learn.p2, dict) and 'planted' in learn.p2:
+            planted, w = learn.p2['planted'], kw.get('pos_weight')
             kept = torch.ones(B, dtype=torch.bool, device=planted.device) if w is None else w > 0
-            self.add('fp_trained', (planted & kept).sum()); self.add('fp_kept', kept.sum())
+            self.add('fp_trained', (planted & kept).sum())
+            self.add('fp_kept', kept.sum())
             if w is not None: _detection(self.sums, 'plant_fp_dropped', ~kept, planted)
         if not self.negatives: return
-        same, m = same_image_pairs(l.idx), kw.get('neg_mask')
+        same, m = same_image_pairs(learn.idx), kw.get('neg_mask')
         off_diagonal = ~torch.eye(B, dtype=torch.bool, device=same.device)
         counted = off_diagonal if m is None else ~m & off_diagonal
-        self.add('fn_trained', (same & counted).sum()); self.add('fn_counted', counted.sum())
+        self.add('fn_trained', (same & counted).sum())
+        self.add('fn_counted', counted.sum())
         if m is not None: _detection(self.sums, 'plant_fn_masked', m, same)
     def after_epoch(self):
         log, s = self.learn.epoch_log, self.sums

@@ -9,7 +9,6 @@ __all__ = ['BASE_KEYS', 'load_runs', 'summary_table', 'markdown_table', 'holm', 
 # %% ../nbs/07a_report.ipynb #fdd33a38
 import json, math, re, statistics
 from pathlib import Path
-import numpy as np
 from scipy import stats
 
 # %% ../nbs/07a_report.ipynb #9eff43d6
@@ -19,10 +18,12 @@ def load_runs(root, # a folder of run folders (each with a summary.json)
     runs = []
     for s in sorted(Path(root).glob('*/summary.json')):
         try: summary = json.loads(s.read_text())
-        except json.JSONDecodeError as e: raise ValueError(f"{s} is not valid JSON ({e}); remove the run or rerun it") from None
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{s} is not valid JSON ({e}); remove the run or rerun it") from None
         run_dir = s.parent
         metrics = run_dir / 'metrics.jsonl'
-        history = [json.loads(l) for l in metrics.read_text().splitlines() if l.strip()] if metrics.exists() else []
+        lines = metrics.read_text().splitlines() if metrics.exists() else []
+        history = [json.loads(line) for line in lines if line.strip()]
         cfg = summary.get('config', {})
         m = re.fullmatch(r'(.+)-s(\d+)', run_dir.name)
         arm = m.group(1) if m else cfg.get('curation', run_dir.name)
@@ -50,7 +51,8 @@ def summary_table(runs:list, # from `load_runs`
         rs = [r for r in runs if r['arm'] == arm]
         knn, lin = _mean_sd([_pct(r, 'knn') for r in rs]), _mean_sd([_pct(r, 'linear') for r in rs])
         epoch_s = statistics.mean(r['summary'].get('mean_epoch_time_s', float('nan')) for r in rs)
-        rows.append(dict(arm=arm, seeds=len(rs), knn=knn[0], knn_sd=knn[1], linear=lin[0], linear_sd=lin[1], epoch_s=epoch_s))
+        rows.append(dict(arm=arm, seeds=len(rs), knn=knn[0], knn_sd=knn[1], linear=lin[0], linear_sd=lin[1],
+                         epoch_s=epoch_s))
     base = next((r['epoch_s'] for r in rows if r['arm'] == baseline), None)
     for r in rows: r['overhead'] = r['epoch_s'] / base if base else float('nan')
     return rows
@@ -74,7 +76,7 @@ def holm(p_values:list)->list:
     return out
 
 def min_detectable_effect(sd:float, n:int, alpha:float=0.05, power:float=0.8)->float:
-    "The paired difference a two-sided t test at `alpha` detects with probability `power`, given spread `sd` over `n` seeds."
+    "The paired difference a two-sided t test at `alpha` finds with probability `power` (spread `sd` over `n` seeds)."
     if n < 2 or math.isnan(sd): return float('nan')
     return float(stats.t.ppf(1 - alpha / 2, n - 1) + stats.t.ppf(power, n - 1)) * sd / math.sqrt(n)
 
@@ -108,7 +110,8 @@ def differences_table(rows:list)->str:
            '|---|---|---|---|---|---|---|---|']
     for r in rows:
         verdict = ('better' if r['mean'] > 0 else 'worse') if r['differs'] else 'no difference shown'
-        out.append(f"| {r['arm']} | {r['metric']} | {r['n']} | {r['mean']:+.2f} | [{r['low']:+.2f}, {r['high']:+.2f}] | "
+        out.append(f"| {r['arm']} | {r['metric']} | {r['n']} | {r['mean']:+.2f} | [{r['low']:+.2f}, {r['high']:+.2f}] "
+                   "| "
                    f"{r['p_holm']:.3f} | ±{r['mde']:.2f} | {verdict} |")
     return '\n'.join(out)
 

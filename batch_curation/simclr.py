@@ -36,7 +36,8 @@ def conv_backbone(
     "A small plain conv net with the backbone interface, for fast CPU demos and tests."
     layers, c = [], 3
     for i, w in enumerate(widths):
-        layers += [nn.Conv2d(c, w, 3, stride=1 if i == 0 else 2, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
+        layers += [nn.Conv2d(c, w, 3, stride=1 if i == 0 else 2, padding=1, bias=False),
+                   nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
         c = w
     net = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
     net.feat_dim = c
@@ -50,7 +51,8 @@ class ProjectionHead(nn.Sequential):
                 ):
         layers = []
         for i, (d_in, d_out, bn, relu) in enumerate(blocks):
-            if i and d_in != blocks[i-1][1]: raise ValueError(f"block {i} takes {d_in} inputs but block {i-1} gives {blocks[i-1][1]}")
+            if i and d_in != blocks[i-1][1]:
+                raise ValueError(f"block {i} takes {d_in} inputs but block {i-1} gives {blocks[i-1][1]}")
             layers.append(nn.Linear(d_in, d_out, bias=not bn))
             if bn: layers.append(nn.BatchNorm1d(d_out))
             if relu: layers.append(nn.ReLU(inplace=True))
@@ -71,29 +73,41 @@ class SimCLRModel(nn.Module):
                 ):
         super().__init__()
         self.backbone, self.head = backbone, head
-    def forward(self, x): h = self.backbone(x); return h, self.head(h)
+    def forward(self, x):
+        h = self.backbone(x)
+        return h, self.head(h)
 
 # %% ../nbs/02_simclr.ipynb #471dc8b7
 def _check_nt_xent(z1, z2, temperature, pos_weight, neg_mask):
     "Validate `nt_xent`'s arguments; return the batch size and the symmetric, diagonal-free mask (or None)."
     if not temperature > 0: raise ValueError(f"temperature must be > 0, got {temperature}; SimCLR uses 0.1 to 0.5")
     if z1.ndim != 2 or z1.shape != z2.shape:
-        raise ValueError(f"z1 and z2 must be (B, D) embeddings of the two views of the same B images, got shapes {tuple(z1.shape)} and {tuple(z2.shape)}")
+        raise ValueError("z1 and z2 must be (B, D) embeddings of the two views of the same B images, got shapes "
+                         f"{tuple(z1.shape)} and {tuple(z2.shape)}")
     B = len(z1)
     if B < 2: raise ValueError(f"NT-Xent needs at least 2 images per batch (the others are the negatives), got {B}")
     if pos_weight is not None and tuple(pos_weight.shape) != (B,):
-        raise ValueError(f"pos_weight must have shape (B,) = ({B},), one weight per image, got {tuple(pos_weight.shape)}")
+        raise ValueError(f"pos_weight must have shape (B,) = ({B},), one weight per image, got "
+                         f"{tuple(pos_weight.shape)}")
     if neg_mask is None: mask, free = None, None
     else:
-        if tuple(neg_mask.shape) != (B, B): raise ValueError(f"neg_mask must have shape (B, B) = ({B}, {B}), got {tuple(neg_mask.shape)}")
-        if neg_mask.dtype != torch.bool: raise ValueError(f"neg_mask must be a bool tensor (True = not a negative), got {neg_mask.dtype}; use `.bool()`")
+        if tuple(neg_mask.shape) != (B, B):
+            raise ValueError(f"neg_mask must have shape (B, B) = ({B}, {B}), got {tuple(neg_mask.shape)}")
+        if neg_mask.dtype != torch.bool:
+            raise ValueError(f"neg_mask must be a bool tensor (True = not a negative), got {neg_mask.dtype}; use "
+                             "`.bool()`")
         mask = (neg_mask | neg_mask.T) & ~torch.eye(B, dtype=torch.bool, device=neg_mask.device)
         free = B - 1 - mask.sum(1)  # negative images left to each anchor
     if pos_weight is not None or mask is not None:  # value checks: one read from the device for both
-        bad_w, no_neg = torch.stack([(pos_weight < 0).any() if pos_weight is not None else torch.tensor(False, device=z1.device),
-                                     (free == 0).any() if free is not None else torch.tensor(False, device=z1.device)]).tolist()
-        if bad_w: raise ValueError(f"pos_weight must be >= 0 (0 drops a positive pair), got a minimum of {pos_weight.min().item():.4g}")
-        if no_neg: raise ValueError(f"neg_mask leaves image(s) {(free == 0).nonzero().flatten().tolist()[:10]} with no negatives; leave at least one j != i unmasked in every row")
+        false = torch.tensor(False, device=z1.device)
+        bad_w, no_neg = torch.stack([(pos_weight < 0).any() if pos_weight is not None else false,
+                                     (free == 0).any() if free is not None else false]).tolist()
+        if bad_w:
+            raise ValueError("pos_weight must be >= 0 (0 drops a positive pair), got a minimum of "
+                             f"{pos_weight.min().item():.4g}")
+        if no_neg:
+            raise ValueError(f"neg_mask leaves image(s) {(free == 0).nonzero().flatten().tolist()[:10]} with no "
+                             "negatives; leave at least one j != i unmasked in every row")
     return B, mask
 
 # %% ../nbs/02_simclr.ipynb #8de9c717

@@ -35,7 +35,7 @@ class TrainConfig:
     image_size: int | None = None  # resize images to this many pixels a side, at least 8 (needed when sizes differ)
     train_subset: int | None = None  # use only this many training images (a seeded choice); none: all
     test_subset: int | None = None   # and this many test images; none: all
-    data_seed: int | None = None   # seeds the choice of the subsets, >= 0; none: the run's seed (fix it to compare seeds)
+    data_seed: int | None = None   # seeds the choice of subsets, >= 0; none: the run's seed (fix it to compare seeds)
     model: str = 'resnet18'        # a torchvision ResNet name, or 'conv' (a small conv net for CPU runs)
     conv_width: int = 64           # 'conv': channels of its first block (w, 2w, 4w), >= 1; 32 is 4x cheaper than 64
     head_hidden: int = 512         # width of the projection head's hidden layer
@@ -121,8 +121,8 @@ _AT_LEAST = dict(epochs=(1, 'train for at least one epoch'),
                  batch_size=(2, 'NT-Xent needs at least 2 images per batch'),
                  image_size=(8, 'smaller images leave crops of a pixel or two'), train_subset=(1, ''),
                  test_subset=(1, ''), head_hidden=(1, ''), head_out=(1, ''), warmup_epochs=(0, ''),
-                 weight_decay=(0, ''), momentum=(0, ''), seed=(0, ''), data_seed=(0, ''), conv_width=(1, ''), threads=(1, ''), knn_every=(1, ''),
-                 knn_k=(1, ''), checkpoint_every=(1, ''))
+                 weight_decay=(0, ''), momentum=(0, ''), seed=(0, ''), data_seed=(0, ''), conv_width=(1, ''),
+                 threads=(1, ''), knn_every=(1, ''), knn_k=(1, ''), checkpoint_every=(1, ''))
 
 # %% ../nbs/07_train.ipynb #5c0e8a71
 def _check_curation(c:TrainConfig):
@@ -345,13 +345,15 @@ def git_commit():
     "The commit of the code that runs (with '+dirty' when it has local changes), or 'unknown'."
     here = Path(__file__).parent if '__file__' in globals() else Path('.')
     try:
-        sha = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=here, capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(['git', 'status', '--porcelain', '--', '.'], cwd=here, capture_output=True, text=True, timeout=10).stdout.strip()
+        def git(*args): return subprocess.run(['git', *args], cwd=here, capture_output=True, text=True, timeout=10)
+        sha = git('rev-parse', 'HEAD').stdout.strip()
+        dirty = git('status', '--porcelain', '--', '.').stdout.strip()
         return (sha + ('+dirty' if dirty else '')) or 'unknown'
     except Exception: return 'unknown'
 
 def device_name(dev):
-    return torch.cuda.get_device_name(dev) if dev.type == 'cuda' else f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+    if dev.type == 'cuda': return torch.cuda.get_device_name(dev)
+    return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
 
 # %% ../nbs/07_train.ipynb #4ca5749d
 def _summary(c:TrainConfig, learn, ds, train_time, world):
