@@ -30,13 +30,13 @@ test: $(BIN)/.installed check-sync
 
 # CI fails when notebooks are not clean or the package is out of step with them.
 check-sync: $(BIN)/.installed
-	@$(BIN)/python tests/check_sync.py
+	@$(BIN)/python tools/check_sync.py
 
 export: $(BIN)/.installed
 	$(BIN)/nbdev_export && $(BIN)/nbdev_clean
 
 readme: $(BIN)/.installed
-	$(BIN)/python tests/make_readme.py
+	$(BIN)/python tools/make_readme.py
 
 # Re-draw the tables and plots of the CIFAR-10 study (results/cifar10) and of its CPU pilot (results/cifar10-pilot)
 # from the stored runs, without a GPU; they are written beside the runs, and the notebook itself stays free of outputs.

@@ -2,7 +2,7 @@
 
 Copies settings.ini, nbs/ and the package to a temporary folder, runs nbdev_export and nbdev_clean there,
 and compares: anything they would change means someone edited a generated file or forgot to export/clean.
-Also checks that README.md is what tests/make_readme.py makes from nbs/index.ipynb, and that every study table
+Also checks that README.md is what tools/make_readme.py makes from nbs/index.ipynb, and that every study table
 stored under results/ (results/*/table.md, written by `make report`) appears in it word for word.
 """
 import filecmp, shutil, subprocess, sys, tempfile
@@ -10,7 +10,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-sys.path.insert(0, str(ROOT / 'tests'))
+sys.path.insert(0, str(ROOT / 'tools'))
 from make_readme import readme_text
 
 
