@@ -22,6 +22,7 @@ from .evaluate import evaluate_backbone
 from .learner import *
 from .curation import make_curation, plot_curation, CURATION_PLOT_KEYS
 from .planted import planted_callbacks
+from .distributed import init_distributed, world_info, is_main_process, DistributedCB
 try: import fcntl
 except ImportError: fcntl = None  # no flock (Windows): run folders are not locked there
 
@@ -309,8 +310,7 @@ def build_model(c:TrainConfig, image_size:int):
 def build_learner(c:TrainConfig, ds:ImageDataset, run_dir, resume=False, progress=True):
     "A Learner with every callback of a training run (under torchrun: this rank's learner)."
     rank, world = 0, int(os.environ.get('WORLD_SIZE', 1))
-    if world > 1:  # torchrun: see 08_distributed (imported here, since that notebook comes after this one)
-        from batch_curation.distributed import init_distributed, world_info, DistributedCB
+    if world > 1:  # torchrun: see 06_distributed
         dev = init_distributed(c.device)
         rank = world_info()[0]
     else: dev = pick_device(c.device)
@@ -374,8 +374,7 @@ def train(c:TrainConfig, resume_dir=None, progress=True):
     resume, world, main = resume_dir is not None, int(os.environ.get('WORLD_SIZE', 1)), True
     name = c.name or f"{c.preset}-{c.curation}-s{c.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir = Path(resume_dir) if resume else Path(c.out) / name
-    if world > 1:  # torchrun (08_distributed): rank 0 checks the folder and loads the data first, then the others
-        from batch_curation.distributed import init_distributed, is_main_process
+    if world > 1:  # torchrun (06_distributed): rank 0 checks the folder and loads the data first, then the others
         init_distributed(c.device)
         main = is_main_process()
         if not main: torch.distributed.barrier()

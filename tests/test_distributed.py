@@ -1,4 +1,4 @@
-"""Multi-process training (nbs/08_distributed.ipynb): two gloo processes on the CPU against one process.
+"""Multi-process training (nbs/06_distributed.ipynb): two gloo processes on the CPU against one process.
 
 One pair of spawned processes runs every multi-process scenario (starting processes costs seconds each time), and
 one test checks all its results; a second test runs `torchrun ... -m batch_curation.train` end to end, and resumes.
