@@ -17,7 +17,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from fastcore.basics import patch
-from .learner import Callback, plot_history
+from .learner import Callback, plot_history, STEP_STATE
 
 # %% ../nbs/05_curation.ipynb #cfdf93f4
 def positive_similarity(z1:torch.Tensor, # (B, D) embeddings of the first views
@@ -229,7 +229,6 @@ def _add_loss_kwargs(learn, pos_weight=None, neg_mask=None):
     if neg_mask is not None: kw['neg_mask'] = neg_mask | kw['neg_mask'] if 'neg_mask' in kw else neg_mask
 
 # %% ../nbs/05_curation.ipynb #6ffdbda4
-_CANDIDATE = ('idx', 'xb', 'v1', 'v2', 'p1', 'p2', 'h', 'z', 'h1', 'h2', 'z1', 'z2')
 POOLS, THRESHOLDS, REJECTED = ('views', 'images'), ('window', 'fixed', 'best'), ('requeue', 'drop')
 
 class BatchSelectionCB(CurationCB):
@@ -271,8 +270,8 @@ def score(self:BatchSelectionCB):
 @patch
 def take(self:BatchSelectionCB, score):
     "Move the current candidate out of the learner (with its score and crop overlap), so the next can be drawn."
-    c = {k: getattr(self.learn, k) for k in _CANDIDATE}
-    for k in _CANDIDATE: setattr(self.learn, k, None)
+    c = {k: getattr(self.learn, k) for k in STEP_STATE}
+    for k in STEP_STATE: setattr(self.learn, k, None)
     has_boxes = all(isinstance(p, dict) and 'box' in p for p in (c['p1'], c['p2']))
     return dict(c, score=score, iou=crop_overlap(c['p1'], c['p2']).mean() if has_boxes else None)
 
@@ -351,7 +350,7 @@ def select(self:BatchSelectionCB, s):
 @patch
 def record(self:BatchSelectionCB, cands, prefs, best, thr):
     "Put candidate `best` back into the learner and log the step, scores in `batch_score` units."
-    for k in _CANDIDATE: setattr(self.learn, k, cands[best][k])
+    for k in STEP_STATE: setattr(self.learn, k, cands[best][k])
     raw = [self.sign * p for p in prefs]
     stats = dict(reject_rate=float(best != 0), drawn=float(len(cands) > 1), extra_forwards=len(cands) - 1,
                  score_first=raw[0], score_trained=raw[best])
@@ -401,11 +400,13 @@ class PairSelectionCB(CurationCB):
         self.pool_factor, self.score_name, self.sign, self.seed = pool_factor, score, preference(prefer), seed
 
 def subset_pairs(learn, keep:torch.Tensor):
-    "Keep only the pairs `keep` of everything the learner holds about the current batch."
+    "Keep only the pairs `keep` of everything the learner holds about the current batch (`STEP_STATE`)."
     B = len(learn.idx)
-    for k in ('idx', 'xb', 'v1', 'v2', 'h1', 'h2', 'z1', 'z2'): setattr(learn, k, getattr(learn, k)[keep])
-    def cut(p): return {k: v[keep] if torch.is_tensor(v) and v.ndim and len(v) == B else v for k, v in p.items()}
-    learn.p1, learn.p2 = cut(learn.p1), cut(learn.p2)
+    def cut(v): return v[keep] if torch.is_tensor(v) and v.ndim and len(v) == B else v
+    for k in STEP_STATE:
+        if k in ('h', 'z'): continue  # both views together: rebuilt from the halves below
+        v = getattr(learn, k)
+        setattr(learn, k, {name: cut(x) for name, x in v.items()} if isinstance(v, dict) else cut(v))
     learn.h, learn.z = torch.cat([learn.h1, learn.h2]), torch.cat([learn.z1, learn.z2])
 
 # %% ../nbs/05_curation.ipynb #02ce6f69

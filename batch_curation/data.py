@@ -264,12 +264,14 @@ def _cache_path(source, cache_dir, size):
     key = hashlib.sha1(repr((str(p), stats, size)).encode()).hexdigest()[:12]
     return Path(cache_dir) / f"{p.name}.{key}.cache.pt"
 
-def save_atomic(obj, path):
-    "torch.save to a temporary file beside `path`, then rename: readers never see half a file."
+def save_atomic(obj, # a str is written as text, anything else with `torch.save`
+                path):
+    "Write `obj` to a temporary file beside `path`, then rename it: readers never see half a file."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
+    if isinstance(obj, str): tmp.write_text(obj)
+    else: torch.save(obj, tmp)
     os.replace(tmp, path)
 
 # %% ../nbs/00_data.ipynb #5e00ae0c

@@ -15,7 +15,7 @@ import torch.multiprocessing as mp
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 from fastcore.basics import patch
-from .learner import Callback, Learner, CompileCB
+from .learner import Callback, Learner, CompileCB, DRAWN
 from .simclr import nt_xent
 
 # %% ../nbs/06_distributed.ipynb #bd08e3ea
@@ -205,8 +205,7 @@ def draw_views(self:DistributedCB):
         finally: learn.idx = idx
     else:  # a scheme's generator, in the same state on every rank: augment the whole batch, keep this rank's slice
         Learner.draw_views(learn)
-        whole = (learn.xb, learn.v1, learn.v2, learn.p1, learn.p2)
-        learn.xb, learn.v1, learn.v2, learn.p1, learn.p2 = (shard(t, self.rank, self.world) for t in whole)
+        for k in DRAWN: setattr(learn, k, shard(getattr(learn, k), self.rank, self.world))
 
 # %% ../nbs/06_distributed.ipynb #6b0d7f4d
 @patch
@@ -216,12 +215,15 @@ def forward(self:DistributedCB):
     Learner.forward(learn)
     sizes = shard_sizes(len(learn.idx), self.world)
     learn.z1, learn.z2 = gather_pairs(learn.z1, learn.z2, sizes)
+    images = [k for k in DRAWN if torch.is_tensor(getattr(learn, k))]  # xb, v1, v2; p1 and p2 are dicts
     keys = [k for k, v in learn.p1.items() if torch.is_tensor(v) and v.ndim and len(v) == len(learn.v1)]
     params = [*(learn.p1[k] for k in keys), *(learn.p2[k] for k in keys)]
-    rows = all_gather_rows([torch.cat([learn.h1, learn.h2], 1), learn.xb, learn.v1, learn.v2, *params], sizes)
-    (learn.h1, learn.h2), learn.xb, learn.v1, learn.v2 = rows[0].chunk(2, dim=1), rows[1], rows[2], rows[3]
-    learn.p1 = {**learn.p1, **dict(zip(keys, rows[4:4 + len(keys)]))}
-    learn.p2 = {**learn.p2, **dict(zip(keys, rows[4 + len(keys):]))}
+    rows = all_gather_rows([torch.cat([learn.h1, learn.h2], 1), *(getattr(learn, k) for k in images), *params], sizes)
+    learn.h1, learn.h2 = rows[0].chunk(2, dim=1)
+    for i, k in enumerate(images, 1): setattr(learn, k, rows[i])
+    first = 1 + len(images)
+    learn.p1 = {**learn.p1, **dict(zip(keys, rows[first:first + len(keys)]))}
+    learn.p2 = {**learn.p2, **dict(zip(keys, rows[first + len(keys):]))}
     learn.h, learn.z = torch.cat([learn.h1, learn.h2]), torch.cat([learn.z1, learn.z2])
 
 # %% ../nbs/06_distributed.ipynb #b0e21582

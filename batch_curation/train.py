@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import torch
 from fastcore.docments import docments
-from .data import load_dataset, cifar10_archive, DeviceBatches, ImageDataset, DatasetError
+from .data import load_dataset, cifar10_archive, DeviceBatches, ImageDataset, DatasetError, save_atomic
 from .augment import SimCLRAugment
 from .simclr import resnet_backbone, conv_backbone, simclr_head, SimCLRModel, NTXentLoss, RESNETS
 from .evaluate import evaluate_backbone
@@ -309,11 +309,8 @@ def build_model(c:TrainConfig, image_size:int):
 # %% ../nbs/07_train.ipynb #21799a87
 def build_learner(c:TrainConfig, ds:ImageDataset, run_dir, resume=False, progress=True):
     "A Learner with every callback of a training run (under torchrun: this rank's learner)."
-    rank, world = 0, int(os.environ.get('WORLD_SIZE', 1))
-    if world > 1:  # torchrun: see 06_distributed
-        dev = init_distributed(c.device)
-        rank = world_info()[0]
-    else: dev = pick_device(c.device)
+    rank, world, _ = world_info()  # torchrun's ranks (see 06_distributed), or (0, 1) alone
+    dev = init_distributed(c.device) if world > 1 else pick_device(c.device)
     torch.manual_seed(c.seed)  # the initial weights come from torch's global generator
     model = build_model(c, ds.train_x.shape[-1])
     aug = SimCLRAugment(size=ds.train_x.shape[-1], scale=(c.crop_scale_min, 1.0), gray_p=c.gray_p, jitter_p=c.jitter_p)
@@ -371,7 +368,7 @@ def train(c:TrainConfig, resume_dir=None, progress=True):
     "Train one run described by `c` (or continue the one in `resume_dir`); returns its summary (None on ranks > 0)."
     check_config(c)
     if c.threads: torch.set_num_threads(c.threads)
-    resume, world, main = resume_dir is not None, int(os.environ.get('WORLD_SIZE', 1)), True
+    resume, world, main = resume_dir is not None, world_info()[1], True
     name = c.name or f"{c.preset}-{c.curation}-s{c.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir = Path(resume_dir) if resume else Path(c.out) / name
     if world > 1:  # torchrun (06_distributed): rank 0 checks the folder and loads the data first, then the others
@@ -387,7 +384,7 @@ def train(c:TrainConfig, resume_dir=None, progress=True):
         return None
     if resume: check_model_fits(learn.model, shapes, run_dir / 'checkpoint.pt')
     with RunFolder(run_dir, resume):
-        write_text_atomic(json.dumps(asdict(c), indent=1), run_dir / 'config.json')
+        save_atomic(json.dumps(asdict(c), indent=1), run_dir / 'config.json')
         where = (f"resuming {run_dir} from epoch {done} of {c.epochs}" if resume
                  else f"run folder {run_dir}, {c.epochs} epochs")
         procs = f' x {world} processes' if world > 1 else ''
@@ -396,7 +393,7 @@ def train(c:TrainConfig, resume_dir=None, progress=True):
         t0 = time.perf_counter()
         learn.fit(c.epochs)
         summary = _summary(c, learn, ds, time.perf_counter() - t0, world)
-        write_text_atomic(json.dumps(summary, indent=1), run_dir / 'summary.json')
+        save_atomic(json.dumps(summary, indent=1), run_dir / 'summary.json')
         if any(k in r for r in learn.history for k in CURATION_PLOT_KEYS):
             plot_curation(learn.history, run_dir / 'curation.png')
     print('summary: ' + ', '.join(f"{k} {summary[k]:.4f}" for k in ('knn', 'knn10', 'linear') if k in summary),
@@ -485,7 +482,7 @@ def config_from_args(args):
     preset = flags.pop('preset', None) or file_preset  # a flag beats the config file
     if preset is None:  # neither says: the GPU decides
         preset = 'paper' if torch.cuda.is_available() else 'quick'
-        if int(os.environ.get('RANK', 0)) == 0:
+        if is_main_process():
             why = 'a GPU is available' if preset == 'paper' else 'no GPU here, so a short CPU run'
             print(f"preset '{preset}': {why} (choose with --preset paper|quick|smoke)", flush=True)
     return preset_config(preset, **{**file, **flags}), None
@@ -494,7 +491,7 @@ def config_from_args(args):
 def main(argv=None):
     "Entry point of `bc_train` (under torchrun, of each of its processes)."
     args = _parser().parse_args(argv)
-    say = os.environ.get('RANK', '0') == '0'  # under torchrun every rank fails alike: rank 0 says why
+    say = is_main_process()  # under torchrun every rank fails alike: rank 0 says why
     try: train(*config_from_args(args))
     except (ValueError, FileNotFoundError, RunFolderError, NonFiniteLossError) as e:
         sys.exit(f"bc_train: error: {e}" if say else 1)
