@@ -474,16 +474,17 @@ def likely_false_negatives(S:torch.Tensor, # (B, B) negative similarities, NaN d
 class LossMaskCB(CurationCB):
     "Drop positive pairs scored below a running quantile and mask likely false negatives in NT-Xent; no extra forward."
     order, prefix = 3, 'mask'
-    def __init__(self, positives:str|None='similarity', # a `PAIR_SCORES` name, or None to keep every positive pair
+    def __init__(self, positives:str|None='similarity', # a `PAIR_SCORES` name, or None ('none') to keep them all
                  pos_quantile:float=0.1, # drop positive pairs scored below this quantile of the window
                  pos_threshold:float|None=None, # or below this fixed score instead (e.g. a crop IoU of 0.2)
                  prefer:str='aligned', # 'hard': drop the *highest*-scored positives instead (reversed ablation)
-                 negatives:str|None='similarity', # 'similarity': mask likely false negatives; None: keep every negative
+                 negatives:str|None='similarity', # 'similarity': mask likely false negatives; None ('none'): keep all
                  neg_quantile:float=0.99, # mask negative pairs more similar than this quantile of the window
                  window:int=50, # batches the running quantiles look back on
                  seed:int=0, # seed of the windows' sampling generators
                  warmup_epochs:float=1., warmup_steps:int|None=None, scorer:nn.Module|None=None, space:str='z'):
         super().__init__(warmup_epochs, warmup_steps, scorer, space)
+        positives, negatives = (None if v == 'none' else v for v in (positives, negatives))  # config files have no null
         if positives is not None: check_choice('positives', positives, PAIR_SCORES)
         if negatives not in ('similarity', None):
             raise ValueError(f"negatives={negatives!r}: choose 'similarity' or None")

@@ -349,3 +349,10 @@ def test_image_pool_under_notebook_progress_bars_keeps_the_baseline_order():
     learn.fit(2)
     assert learn.step_losses == base.step_losses
     assert learn.batches.gen.get_state().equal(base.batches.gen.get_state())
+
+
+def test_loss_masking_takes_none_as_a_string():
+    "Config files (TOML) have no null: 'none' turns a side of loss masking off, as None does."
+    cb = make_curation('mask', positives='none', negatives='none')[0]
+    assert cb.positives is None and cb.negatives is None
+    with pytest.raises(ValueError, match="unknown positives 'nothing'"): make_curation('mask', positives='nothing')
