@@ -10,6 +10,7 @@ from batch_curation.learner import (Learner, Callback, LossRecorderCB, RecorderC
                                     MixedPrecisionCB, CancelFitException)
 from batch_curation.curation import *
 from batch_curation.curation import _psd_sqrt
+from _helpers import StopAfter
 
 DS = procedural_dataset(n_train_per_class=24, n_test_per_class=4, size=16)
 
@@ -200,12 +201,7 @@ def test_batch_selection_resume_is_exact(tmp_path, kind):
     def go(run_dir, stop_after=None, resume=False):
         cbs = [BatchSelectionCB(window=5, warmup_steps=3, **SELECTIONS[kind]), LossMaskCB(window=5, warmup_steps=3),
                PairSelectionCB(warmup_steps=3), RecorderCB(), MetricsFileCB(run_dir, plot=False), CheckpointCB(run_dir, resume=resume)]
-        if stop_after:
-            class Stop(Callback):
-                order = 200
-                def after_epoch(s):
-                    if s.learn.epoch + 1 == stop_after: raise CancelFitException()
-            cbs.append(Stop())
+        if stop_after: cbs.append(StopAfter(stop_after))
         learn = learner(cbs); learn.fit(4)
         return learn
     full = go(tmp_path / 'full')

@@ -8,6 +8,7 @@ from batch_curation.learner import (Learner, Callback, LossRecorderCB, RecorderC
                                     CancelFitException)
 from batch_curation.curation import make_curation
 from batch_curation.planted import *
+from _helpers import StopAfter
 
 DS = procedural_dataset(n_train_per_class=24, n_test_per_class=4, size=16)
 
@@ -24,12 +25,7 @@ def test_planted_runs_resume_exactly(tmp_path, scheme, kw):
     def go(run_dir, stop_after=None, resume=False):
         cbs = planted_callbacks(0.25, 0.1, seed=3) + make_curation(scheme, data=DS, warmup_steps=2, **kw)
         cbs += [MetricsFileCB(run_dir, plot=False), CheckpointCB(run_dir, resume=resume)]
-        if stop_after:
-            class Stop(Callback):
-                order = 200
-                def after_epoch(s):
-                    if s.learn.epoch + 1 == stop_after: raise CancelFitException()
-            cbs.append(Stop())
+        if stop_after: cbs.append(StopAfter(stop_after))
         learn = learner(cbs)
         learn.fit(4)
         return learn
