@@ -15,7 +15,7 @@ import torch.multiprocessing as mp
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 from fastcore.basics import patch
-from .learner import Callback, Learner, CompileCB, DRAWN
+from .learner import Callback, CompileCB, DRAWN
 from .simclr import nt_xent
 
 # %% ../nbs/06_distributed.ipynb #bd08e3ea
@@ -182,14 +182,13 @@ class DistributedCB(Callback):
         cc = next((cb for cb in learn.cbs if isinstance(cb, CompileCB)), None)
         learn.model_fn = torch.compile(ddp, **cc.kwargs) if cc else ddp
         self.own_gen, self.first_epoch = learn.aug_gen, True
-        # instance attributes win over the Learner's methods
-        learn.draw_views, learn.forward = self.draw_views, self.forward
+        learn.stages.update(draw_views=self.draw_views, forward=self.forward)
 
 # %% ../nbs/06_distributed.ipynb #928a632b
 @patch
 def cleanup_fit(self:DistributedCB):
     "Give the learner its own methods and plain model back."
-    for k in ('draw_views', 'forward'): self.learn.__dict__.pop(k, None)
+    for k in ('draw_views', 'forward'): self.learn.stages.pop(k, None)
     self.learn.model_fn = self.learn.model
 
 # %% ../nbs/06_distributed.ipynb #c47fd754
@@ -201,10 +200,10 @@ def draw_views(self:DistributedCB):
         raise ValueError(f"a batch of {len(idx)} images cannot be split over {self.world} processes")
     if learn.aug_gen is self.own_gen:  # this rank's own generator: augment its slice only
         learn.idx = shard(idx, self.rank, self.world)
-        try: Learner.draw_views(learn)
+        try: learn.local_draw_views()
         finally: learn.idx = idx
     else:  # a scheme's generator, in the same state on every rank: augment the whole batch, keep this rank's slice
-        Learner.draw_views(learn)
+        learn.local_draw_views()
         for k in DRAWN: setattr(learn, k, shard(getattr(learn, k), self.rank, self.world))
 
 # %% ../nbs/06_distributed.ipynb #6b0d7f4d
@@ -212,7 +211,7 @@ def draw_views(self:DistributedCB):
 def forward(self:DistributedCB):
     "This rank's forward pass, then the global batch: `z1, z2` with gradients, everything else without."
     learn = self.learn
-    Learner.forward(learn)
+    learn.local_forward()
     sizes = shard_sizes(len(learn.idx), self.world)
     learn.z1, learn.z2 = gather_pairs(learn.z1, learn.z2, sizes)
     images = [k for k in DRAWN if torch.is_tensor(getattr(learn, k))]  # xb, v1, v2; p1 and p2 are dicts

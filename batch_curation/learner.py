@@ -70,6 +70,7 @@ class Learner:
         self.aug_gen = torch.Generator(self.device).manual_seed(seed)
         self.model_fn, self.memory_format = model, torch.contiguous_format  # callbacks may compile / convert
         self.opt, self.history, self.start_epoch = None, [], 0
+        self.stages = {}  # a callback may replace a stage of the step here: 'draw_views', 'forward' (DistributedCB)
         self.add_cbs(HistoryCB(), *cbs)
 
     def add_cbs(self, *cbs):
@@ -87,17 +88,27 @@ class HistoryCB(Callback):
 
 # %% ../nbs/04_learner.ipynb #8fae46af
 @patch
-def draw_views(self:Learner):
-    "Draw two augmented views of the current batch."
+def local_draw_views(self:Learner):
+    "Draw two augmented views of the current batch, in this process."
     self.xb = self.batches.x[self.idx]
     self.v1, self.v2, self.p1, self.p2 = self.augment(self.xb, generator=self.aug_gen)
 
 @patch
-def forward(self:Learner):
-    "Embed both views in one pass."
+def local_forward(self:Learner):
+    "Embed both views in one pass, in this process."
     x = torch.cat([self.v1, self.v2]).contiguous(memory_format=self.memory_format)
     self.h, self.z = self.model_fn(x)
     (self.h1, self.h2), (self.z1, self.z2) = self.h.chunk(2), self.z.chunk(2)
+
+@patch
+def draw_views(self:Learner):
+    "Two views of the batch: `local_draw_views`, unless a callback has put a replacement in `stages`."
+    self.stages.get('draw_views', self.local_draw_views)()
+
+@patch
+def forward(self:Learner):
+    "Both views embedded: `local_forward`, unless a callback has put a replacement in `stages`."
+    self.stages.get('forward', self.local_forward)()
 
 # %% ../nbs/04_learner.ipynb #404d5dd7
 DRAWN = ('xb', 'v1', 'v2', 'p1', 'p2')  # set by `draw_views`: images, their two views, the views' parameters
