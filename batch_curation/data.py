@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['PROCEDURAL_CLASSES', 'IMAGE_EXTENSIONS', 'CIFAR10_HOWTO', 'DatasetError', 'ImageDataset', 'procedural_dataset',
            'show_images', 'default_cache_dir', 'save_atomic', 'cifar10_archive', 'load_dataset', 'subset',
-           'notebook_dataset', 'DeviceBatches']
+           'notebook_dataset', 'DeviceBatches', 'pick_device']
 
 # %% ../nbs/00_data.ipynb #3bb0699c
 import io, os, pickle, tarfile, zipfile, hashlib
@@ -368,3 +368,17 @@ class DeviceBatches:
 
     def state_dict(self): return {'gen': self.gen.get_state()}
     def load_state_dict(self, sd): self.gen.set_state(sd['gen'])
+
+# %% ../nbs/00_data.ipynb #a1c0de02
+def pick_device(name:str|torch.device='auto', # 'auto' (CUDA when there is one), 'cpu', 'cuda' or 'cuda:N'
+               )->torch.device:
+    "The torch device for `name`; a ValueError that names it when this machine does not have it."
+    if name == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    try: d = torch.device(name)
+    except RuntimeError as e: raise ValueError(f"device={name!r}: {e}; use 'auto', 'cpu' or 'cuda[:N]'") from None
+    if d.type not in ('cpu', 'cuda'): raise ValueError(f"device={name!r}: batch_curation runs on 'cpu' or 'cuda[:N]'")
+    if d.type == 'cuda' and not torch.cuda.is_available():
+        raise ValueError(f"device={name}: CUDA is not available here; use --device cpu")
+    if d.type == 'cuda' and (d.index or 0) >= torch.cuda.device_count():
+        raise ValueError(f"device={name}: this machine has {torch.cuda.device_count()} GPU(s), numbered from 0")
+    return d

@@ -15,6 +15,7 @@ import torch.multiprocessing as mp
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 from fastcore.basics import patch
+from .data import pick_device
 from .learner import Callback, CompileCB, DRAWN
 from .simclr import nt_xent
 
@@ -35,19 +36,19 @@ def init_distributed(device:str='auto', # 'auto' (CUDA when there is one), 'cuda
                     )->torch.device: # this rank's device
     "Join the process group torchrun describes: nccl on cuda:LOCAL_RANK, or gloo on the CPU (does nothing if joined)."
     rank, world, local = world_info()
-    dev = torch.device(('cuda' if torch.cuda.is_available() else 'cpu') if device == 'auto' else device)
+    named = torch.device(device) if device != 'auto' else None
+    if named is not None and named.type not in ('cpu', 'cuda'):
+        raise ValueError(f"device={device}: distributed runs use CUDA (nccl) or the CPU (gloo)")
+    if named is not None and named.type == 'cuda' and named.index is not None:
+        raise ValueError(f"device={device}: under torchrun each process uses cuda:LOCAL_RANK; pass --device cuda "
+                         "(or auto)")
+    dev = pick_device(device)
     if dev.type == 'cuda':
-        if dev.index is not None:
-            raise ValueError(f"device={device}: under torchrun each process uses cuda:LOCAL_RANK; pass --device cuda "
-                             "(or auto)")
-        if not torch.cuda.is_available():
-            raise ValueError(f"device={device}: CUDA is not available here; use --device cpu")
         if local >= torch.cuda.device_count():
             raise ValueError(f"LOCAL_RANK={local}, but this machine has {torch.cuda.device_count()} GPU(s): start at "
                              "most that many processes per node")
         dev = torch.device('cuda', local)
         torch.cuda.set_device(dev)
-    elif dev.type != 'cpu': raise ValueError(f"device={device}: distributed runs use CUDA (nccl) or the CPU (gloo)")
     if not dist.is_initialized():
         on_cuda = dev.type == 'cuda'
         dist.init_process_group('nccl' if on_cuda else 'gloo', rank=rank, world_size=world,

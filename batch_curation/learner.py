@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from fastcore.basics import patch
 from fastprogress.fastprogress import master_bar, progress_bar, IN_NOTEBOOK
-from .data import DeviceBatches, ImageDataset, save_atomic
+from .data import DeviceBatches, ImageDataset, save_atomic, pick_device
 from .augment import SimCLRAugment
 from .simclr import NTXentLoss
 from .evaluate import extract_features, knn_accuracy
@@ -480,7 +480,7 @@ def simclr_learner(model, # images -> (h, z), e.g. `SimCLRModel`
                    device=None, # default: CUDA when there is a GPU, else the CPU
                    progress:bool=True, seed:int=0): # progress bars or lines; seed of the batch order and the views
     "A `Learner` with the standard callbacks and no run folder: `fit` returns the per-epoch logs."
-    dev = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+    dev = pick_device(device or 'auto')
     batches = DeviceBatches(data.train_x, batch_size, y=data.train_y, seed=seed, device=dev)
     std = [DeviceCB(), LRScheduleCB(warmup_epochs), RecorderCB(),
            NonFiniteCB(check_every=1 if dev.type == 'cpu' else 20), ChannelsLastCB()]

@@ -13,7 +13,7 @@ import argparse, time
 from pathlib import Path
 import torch
 from batch_curation.augment import SimCLRAugment, CIFAR10_MEAN, CIFAR10_STD
-from batch_curation.data import load_dataset, cifar10_archive, procedural_dataset
+from batch_curation.data import load_dataset, cifar10_archive, procedural_dataset, pick_device
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,8 +78,8 @@ def main(argv=None):
     p.add_argument('--min-seconds', type=float, default=3.0, help="time each pipeline over at least this long")
     p.add_argument('--skip-pil', action='store_true', help="time only the batched pipeline")
     a = p.parse_args(argv)
-    device = torch.device(a.device)
-    if device.type == 'cuda' and not torch.cuda.is_available(): p.error("--device cuda: no CUDA device is available")
+    try: device = pick_device(a.device)
+    except ValueError as e: p.error(str(e))
     if a.threads: torch.set_num_threads(a.threads)
     x, name = sample_images(a.n_images)
     if a.batch_size > len(x): p.error(f"--batch-size {a.batch_size} is larger than the {len(x)} images")

@@ -16,14 +16,11 @@ crop IoU of the trained candidates minus that of the first draws, the score gap 
 rejected ones, and the fractions of images trained 0, 1 and 2+ times in the epoch. Targets on a GPU: masking <= 1.10x, batch selection at its defaults <= 1.40x.
 Nothing is asserted: timings are figures to read, not tests.
 """
-import argparse, json, statistics, sys, time
+import argparse, json, statistics, sys, tempfile, time
 import torch
-from batch_curation.data import load_dataset, cifar10_archive, procedural_dataset, DeviceBatches
-from batch_curation.augment import SimCLRAugment
-from batch_curation.simclr import resnet_backbone, conv_backbone, simclr_head, SimCLRModel, NTXentLoss
-from batch_curation.learner import (Learner, Callback, DeviceCB, MixedPrecisionCB, ChannelsLastCB, CompileCB, LRScheduleCB,
-                                    RecorderCB, make_optimizer)
-from batch_curation.curation import make_curation
+from batch_curation.data import load_dataset, cifar10_archive, procedural_dataset, subset, pick_device
+from batch_curation.learner import KnnCB, CheckpointCB, MetricsFileCB
+from batch_curation.train import preset_config, build_learner
 
 TARGETS = {'mask': 1.10, 'batch': 1.40}
 DID_KEYS = ('sel_reject_rate', 'sel_extra_forwards', 'sel_iou_shift', 'sel_score_gap', 'sel_trained_0', 'sel_trained_1',
@@ -59,36 +56,30 @@ def load_data(args):
     return procedural_dataset(n_train_per_class=5000, n_test_per_class=10, size=32)
 
 
-class EpochLog(Callback):
-    "Keep a copy of every epoch's log (after the recorder and the schemes wrote theirs)."
-    order = 85
-    def before_fit(self): self.logs = []
-    def after_epoch(self): self.logs.append(dict(self.learn.epoch_log))
+def arm_config(name, args, curation_args):
+    "The `TrainConfig` of one arm: bc_train's model, recipe and callbacks at the benchmark's size."
+    if args.tiny: net = dict(model='conv', conv_width=32, head_hidden=128, head_out=64)
+    elif args.model == 'conv': net = dict(model='conv', conv_width=64, head_hidden=256, head_out=128)  # `quick`'s net
+    else: net = dict(model=args.model, head_hidden=512, head_out=128)
+    kw = {} if name == 'none' else {'warmup_epochs': args.warmup, **curation_args}
+    return preset_config('paper', **net, batch_size=args.batch_size, epochs=args.warmup + args.epochs,
+                         device=args.device, compile=args.compile, curation=name, curation_args=kw)
 
 
-def run_scheme(name, x, y, args, dev, curation_args, label=None):
-    torch.manual_seed(0)
-    if args.tiny: bb, head = conv_backbone((32, 64, 128)), (128, 64)
-    elif args.model == 'conv': bb, head = conv_backbone((64, 128, 256)), (256, 128)  # the `quick` preset's net (bc_train --model conv)
-    else: bb, head = resnet_backbone(args.model, cifar_stem=x.shape[-1] <= 64), (512, 128)
-    model = SimCLRModel(bb, simclr_head(bb.feat_dim, *head))
-    log = EpochLog()
-    cbs = [DeviceCB(), LRScheduleCB(), RecorderCB(), log]
-    cbs.append(ChannelsLastCB())  # as bc_train does, on GPUs and CPUs
-    if dev.type == 'cuda': cbs.append(MixedPrecisionCB())
-    if args.compile: cbs.append(CompileCB())
-    kw = dict(curation_args)
-    if name != 'none': kw.setdefault('warmup_epochs', args.warmup)
-    cbs += make_curation(name, **({} if name == 'none' else kw))
-    learn = Learner(model, DeviceBatches(x, args.batch_size, y=y, device=dev), SimCLRAugment(size=x.shape[-1]),
-                    NTXentLoss(0.5), make_optimizer('sgd'), lr=0.06 * args.batch_size / 128, cbs=cbs)
-    learn.fit(args.warmup + args.epochs)
-    timed = log.logs[args.warmup:]
+def run_scheme(name, ds, args, curation_args, label=None):
+    "Train one arm from the same seed as every other (bc_train's learner, without kNN, checkpoints or files)."
+    c = arm_config(name, args, curation_args)
+    with tempfile.TemporaryDirectory() as tmp:
+        learn = build_learner(c, ds, tmp, progress=False)
+        learn.cbs = [cb for cb in learn.cbs if not isinstance(cb, (KnnCB, CheckpointCB, MetricsFileCB))]  # timing only
+        logs = learn.fit(c.epochs)
+    timed = logs[args.warmup:]
     out = {'scheme': label or name, 'curation': name, 'curation_args': curation_args,
            's_per_epoch': statistics.median(r['epoch_time'] for r in timed),
-           'epoch_times': [r['epoch_time'] for r in log.logs], 'last_epoch': timed[-1]}
-    del learn, model
-    if dev.type == 'cuda': torch.cuda.empty_cache()
+           'epoch_times': [r['epoch_time'] for r in logs], 'last_epoch': timed[-1]}
+    if learn.device.type == 'cuda':
+        del learn
+        torch.cuda.empty_cache()
     return out
 
 
@@ -96,13 +87,11 @@ def main(argv=None):
     args = parse_args(argv)
     args.epochs = args.epochs or (2 if args.tiny else 3)
     args.batch_size = args.batch_size or (64 if args.tiny else 512)
-    dev = torch.device(('cuda' if torch.cuda.is_available() else 'cpu') if args.device == 'auto' else args.device)
+    dev = pick_device(args.device)
     if dev.type == 'cuda': torch.backends.cudnn.benchmark = True
     ds = load_data(args)
-    x, y = ds.train_x, ds.train_y
-    if args.train_subset:  # a seeded random subset: archives are often sorted by class
-        i = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:args.train_subset]
-        x, y = x[i], y[i]
+    if args.train_subset: ds = subset(ds, args.train_subset, seed=0)  # a seeded choice: archives are often sorted by class
+    x = ds.train_x
     curation_args = json.loads(args.curation_args)
     if args.arms: arms = {label: (name, {**curation_args, **kw}) for label, (name, kw) in json.loads(args.arms).items()}
     else: arms = {name: (name, curation_args) for name in args.schemes.split(',')}
@@ -113,7 +102,7 @@ def main(argv=None):
     results = []
     for label, (name, kw) in arms.items():
         t0 = time.perf_counter()
-        results.append(run_scheme(name, x, y, args, dev, kw, label))
+        results.append(run_scheme(name, ds, args, kw, label))
         print(f"  {label}: done in {time.perf_counter() - t0:.1f}s", flush=True)
     base = results[0]['s_per_epoch']
     print(f"\n{'arm':<8} {'s/epoch':>8} {'ratio':>6} {'target':>7}  what it did (last timed epoch)")
