@@ -20,11 +20,10 @@ import argparse, json, statistics, sys, tempfile, time
 import torch
 from batch_curation.data import load_dataset, cifar10_archive, procedural_dataset, subset, pick_device
 from batch_curation.learner import KnnCB, CheckpointCB, MetricsFileCB
+from batch_curation.curation import CURATION_SUMMARY_KEYS
 from batch_curation.train import preset_config, build_learner
 
 TARGETS = {'mask': 1.10, 'batch': 1.40}
-DID_KEYS = ('sel_reject_rate', 'sel_extra_forwards', 'sel_iou_shift', 'sel_score_gap', 'sel_trained_0', 'sel_trained_1',
-            'sel_trained_2plus', 'mask_pos_masked', 'mask_neg_masked', 'pair_from_pool', 'oracle_neg_masked', 'huber_term')
 
 
 def parse_args(argv=None):
@@ -109,7 +108,7 @@ def main(argv=None):
     for r in results:
         r['ratio'] = r['s_per_epoch'] / base
         e = r['last_epoch']
-        did = ', '.join(f"{k} {e[k]:.3f}" for k in DID_KEYS if k in e)
+        did = ', '.join(f"{k} {e[k]:.3f}" for k in CURATION_SUMMARY_KEYS if k in e)
         tgt = TARGETS.get(r['scheme']) if r['curation_args'] == {} else None  # the targets are for the defaults
         flag = '' if tgt is None else f"<={tgt:.2f}{' ok' if r['ratio'] <= tgt else ' MISSED'}"
         print(f"{r['scheme']:<8} {r['s_per_epoch']:8.3f} {r['ratio']:6.3f} {flag:>7}  {did}")

@@ -352,3 +352,16 @@ def test_loss_masking_takes_none_as_a_string():
     cb = make_curation('mask', positives='none', negatives='none')[0]
     assert cb.positives is None and cb.negatives is None
     with pytest.raises(ValueError, match="unknown positives 'nothing'"): make_curation('mask', positives='nothing')
+
+
+@pytest.mark.parametrize("scheme,kw", [('batch', {}), ('batch', dict(pool='images', threshold='best')),
+                                       ('pair', {}), ('mask', dict(negatives='similarity')), ('overlap', {}),
+                                       ('oracle', {}), ('mask', dict(huber_weight=0.1))])
+def test_every_logged_statistic_is_described(scheme, kw):
+    "CURATION_STATS is the one home of the statistics: whatever a scheme logs, it says what it is."
+    cbs = make_curation(scheme, data=DS, **{'warmup_epochs': 0, **kw})
+    hist = learner(cbs).fit(1)
+    logged = [k for k in hist[-1] if k.split('_')[0] in ('sel', 'pair', 'mask', 'oracle', 'huber')]
+    assert logged, f"{scheme} logged no statistics"
+    assert [k for k in logged if curation_stat(k) is None] == []
+    assert {k for k in logged if k in CURATION_PLOT_KEYS}, f"{scheme}: none of its statistics is plotted"
