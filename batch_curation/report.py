@@ -4,12 +4,14 @@
 
 # %% auto #0
 __all__ = ['BASE_KEYS', 'load_runs', 'summary_table', 'markdown_table', 'holm', 'min_detectable_effect', 'paired_differences',
-           'differences_table', 'forest_plot', 'curation_stats']
+           'differences_table', 'forest_plot', 'curation_stats', 'plot_runs', 'plot_final']
 
 # %% ../nbs/07a_report.ipynb #fdd33a38
 import json, math, re, statistics
 from pathlib import Path
+import matplotlib.pyplot as plt
 from scipy import stats
+from .learner import widen_ylim
 
 # %% ../nbs/07a_report.ipynb #9eff43d6
 def load_runs(root, # a folder of run folders (each with a summary.json)
@@ -119,7 +121,6 @@ def forest_plot(rows:list, # `paired_differences` of one or more metrics
                 path=None, # save as PNG here
                 title:str='arm minus baseline, paired over seeds'):
     "Paired differences with 95% intervals, one line per arm and metric; the dashed line is no difference."
-    import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(7, 0.5 * len(rows) + 1.2))
     labels = [f"{r['arm']} ({r['metric']})" for r in rows]
     for y, r in enumerate(rows):
@@ -145,3 +146,59 @@ def curation_stats(runs:list)->dict:
         keys = sorted({k for h in last for k in h if k not in BASE_KEYS and isinstance(h[k], (int, float))})
         out[arm] = {k: statistics.mean(h[k] for h in last if k in h) for k in keys}
     return out
+
+# %% ../nbs/07a_report.ipynb #b7a0c002
+def plot_runs(runs:list, # from `load_runs`
+              path=None, # save as PNG here
+              min_span:float=10): # the y axes span at least this many points
+    "kNN accuracy against epochs and against wall-clock time, one line per run, a colour per arm."
+    fig, axs = plt.subplots(1, 2, figsize=(11, 4))
+    ys = []
+    arms = sorted({r['arm'] for r in runs})
+    colours = dict(zip(arms, plt.cm.tab10.colors))
+    for r in runs:
+        pts = [(h['epoch'], h['knn']) for h in r['history'] if 'knn' in h]
+        if not pts: continue
+        clock, t = {}, 0.
+        for h in r['history']:
+            t += h['epoch_time']
+            clock[h['epoch']] = t / 60
+        kw = dict(color=colours[r['arm']], label=r['arm'] if r['seed'] in (0, None) else None, alpha=0.8)
+        axs[0].plot([e for e, _ in pts], [100 * a for _, a in pts], **kw)
+        axs[1].plot([clock[e] for e, _ in pts], [100 * a for _, a in pts], **kw)
+        ys += [100 * a for _, a in pts]
+    axs[0].set_xlabel('epoch')
+    axs[1].set_xlabel('training time (min)')
+    axs[0].xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+    for ax in axs:
+        ax.set_ylabel('kNN top-1 %')
+        ax.legend(fontsize=9)
+        if ys: widen_ylim(ax, ys, min_span)  # curves within a few points must not fill the panel
+    fig.tight_layout()
+    if path is not None: fig.savefig(path, dpi=100)
+    return fig
+
+def plot_final(runs:list, # from `load_runs`
+               path=None, # save as PNG here
+               baseline:str='baseline', # the arm drawn first
+               min_span:float=5): # the y axes span at least this many points
+    "Final kNN and linear-probe accuracy of every run, one column per arm: the seed spread at a glance."
+    arms = sorted({r['arm'] for r in runs}, key=lambda a: (a != baseline, a))
+    fig, axs = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, key in zip(axs, ('knn', 'linear')):
+        vs = []
+        for i, a in enumerate(arms):
+            v = [100 * r['summary'][key] for r in runs if r['arm'] == a and r['summary'].get(key) is not None]
+            ax.scatter([i] * len(v), v, color='C0', s=18, zorder=3)
+            if v: ax.hlines(statistics.mean(v), i - 0.25, i + 0.25, color='C1')
+            vs += v
+        if vs: widen_ylim(ax, vs, min_span)  # a spread under a point must not fill the panel
+        name = 'kNN' if key == 'knn' else 'linear probe'
+        ax.set_xticks(range(len(arms)), arms)
+        ax.set_ylabel(f"{name} top-1 %")
+        ax.grid(axis='y', alpha=0.3)
+    fig.suptitle(f"final accuracy per run (dots) and arm mean (line); each y axis spans at least {min_span} points",
+                 fontsize=10)
+    fig.tight_layout()
+    if path is not None: fig.savefig(path, dpi=100)
+    return fig
