@@ -12,6 +12,7 @@ import dataclasses, json
 from pathlib import Path
 import numpy as np, torch
 import matplotlib.pyplot as plt
+import seaborn as sns
 from scipy import stats
 from .data import show_images, DeviceBatches
 from .augment import SimCLRAugment, CIFAR10_MEAN, CIFAR10_STD
@@ -78,10 +79,10 @@ def overlap_table(st:dict, # from `pair_stats`
     return r, bins
 
 def plot_overlap(st:dict): # from `pair_stats`
-    "Scatter of positive similarity against crop IoU."
-    pos, iou = torch.cat(st['pos']).cpu(), torch.cat(st['iou']).cpu()
+    "Positive similarity against crop IoU: a 2-D histogram (thousands of pairs overplot in a scatter)."
+    pos, iou = torch.cat(st['pos']).cpu().numpy(), torch.cat(st['iou']).cpu().numpy()
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.scatter(iou, pos, s=3, alpha=0.3)
+    sns.histplot(x=iou, y=pos, bins=30, cbar=True, cbar_kws=dict(label='pairs'), ax=ax)
     ax.set_xlabel('crop IoU')
     ax.set_ylabel('cos(z1, z2)')
     ax.set_title(f'positive pairs (r = {overlap_table(st)[0]:.2f})')

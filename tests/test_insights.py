@@ -1,7 +1,7 @@
 "The exported analysis of 08_insights on small synthetic inputs (batch_curation.insights)."
 import json
 import numpy as np, torch
-from batch_curation.insights import (flagged_precision, overlap_table, detection_table, detection_markdown,
+from batch_curation.insights import (flagged_precision, overlap_table, plot_overlap, detection_table, detection_markdown,
                                      trained_share_table, trained_share_markdown)
 from batch_curation.report import load_runs
 
@@ -50,3 +50,12 @@ def test_detection_and_trained_share_tables(tmp_path):
     share = trained_share_table(runs)
     assert [(d['arm'], d['trained']) for d in share] == [('fp30-baseline', 0.3), ('fp30-mask', 0.15)]
     assert '| fp30-mask | 2 | 0.3000 | 0.1500 | 50% |' in trained_share_markdown(share)
+
+
+def test_plot_overlap_is_a_2d_histogram_with_the_correlation_in_the_title():
+    import matplotlib
+    matplotlib.use('Agg')
+    iou = torch.linspace(0, 1, 500)
+    fig = plot_overlap(dict(pos=[iou], iou=[iou]))
+    assert len(fig.axes) == 2 and fig.axes[1].get_ylabel() == 'pairs'  # the panel and its colour bar
+    assert fig.axes[0].get_title() == 'positive pairs (r = 1.00)'
