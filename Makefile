@@ -11,7 +11,7 @@ TORCH ?= torch==2.14.1 torchvision==0.29.1
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: train test install export check-sync readme report study
+.PHONY: notebooks train test install export check-sync readme report study
 
 $(BIN)/.installed: settings.ini setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,17 @@ readme: $(BIN)/.installed
 # from the stored runs, without a GPU; they are written beside the runs, and the notebook itself stays free of outputs.
 report: $(BIN)/.installed
 	cd nbs && ../$(BIN)/jupyter nbconvert --to notebook --execute --stdout 09_experiments.ipynb > /dev/null
+
+# Run every numbered notebook top to bottom on this machine and store it with its outputs (figures as small PNGs), so
+# that a reader who opens one on the web sees its figures; then clean (ids and metadata only: outputs stay) and
+# re-write README.md. nbs/index.ipynb stays output-free: it is the README's source. NOTEBOOKS picks a subset.
+NOTEBOOKS ?= $(sort $(notdir $(wildcard nbs/[0-9]*.ipynb)))
+notebooks: $(BIN)/.installed
+	cd nbs && for nb in $(NOTEBOOKS); do echo "running $$nb"; \
+	  ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=3600 $$nb || exit 1; \
+	done
+	$(BIN)/nbdev_clean
+	$(BIN)/python tools/make_readme.py
 
 # Every arm of a study (one .toml per arm in CONFIGS) for every seed, seed by seed; a finished run is skipped and a
 # stopped one resumed, so the same command continues a study that was interrupted.
