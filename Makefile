@@ -11,12 +11,17 @@ TORCH ?= torch==2.14.1 torchvision==0.29.1
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: notebooks train test install export check-sync readme report study
+.PHONY: FORCE notebooks train test install export check-sync readme report study
 
-$(BIN)/.installed: settings.ini setup.py
+# The TORCH spec last installed: rewritten only when it changes, so that `make install TORCH=...` switches builds.
+$(BIN)/.torch-spec: FORCE
+	@mkdir -p $(BIN)
+	@echo '$(TORCH)' | cmp -s - $@ || echo '$(TORCH)' > $@
+
+$(BIN)/.installed: settings.ini setup.py $(BIN)/.torch-spec
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	@$(BIN)/python -c "import torch, torchvision" 2>/dev/null || $(BIN)/python -m pip install $(TORCH)
+	$(BIN)/python -m pip install $(TORCH)
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@touch $@
 
