@@ -13,7 +13,9 @@ PYTEST_ARGS ?=
 
 .PHONY: FORCE notebooks train test install export check-sync readme report study
 
-# The TORCH spec last installed: rewritten only when it changes, so that `make install TORCH=...` switches builds.
+# The TORCH spec asked for: rewritten only when it changes. When it differs from the one installed (.torch-installed),
+# the old build is uninstalled first, since pip keeps an installed torch that satisfies the version (a CUDA 2.14.1 for a
+# +cpu 2.14.1 request).
 $(BIN)/.torch-spec: FORCE
 	@mkdir -p $(BIN)
 	@echo '$(TORCH)' | cmp -s - $@ || echo '$(TORCH)' > $@
@@ -21,7 +23,9 @@ $(BIN)/.torch-spec: FORCE
 $(BIN)/.installed: settings.ini setup.py $(BIN)/.torch-spec
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install $(TORCH)
+	@if ! cmp -s $(BIN)/.torch-spec $(BIN)/.torch-installed; then \
+	  $(BIN)/python -m pip uninstall --quiet -y torch torchvision 2>/dev/null; \
+	  $(BIN)/python -m pip install $(TORCH) && cp $(BIN)/.torch-spec $(BIN)/.torch-installed; fi
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@touch $@
 
