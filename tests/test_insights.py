@@ -2,7 +2,7 @@
 import json
 import numpy as np, torch
 from batch_curation.insights import (flagged_precision, overlap_table, plot_overlap, detection_table, detection_markdown,
-                                     trained_share_table, trained_share_markdown)
+                                     trained_share_table, trained_share_markdown, recovery_differences)
 from batch_curation.report import load_runs
 
 
@@ -59,3 +59,14 @@ def test_plot_overlap_is_a_2d_histogram_with_the_correlation_in_the_title():
     fig = plot_overlap(dict(pos=[iou], iou=[iou]))
     assert len(fig.axes) == 2 and fig.axes[1].get_ylabel() == 'pairs'  # the panel and its colour bar
     assert fig.axes[0].get_title() == 'positive pairs (r = 1.00)'
+
+
+def test_recovery_differences_pairs_each_arm_with_its_own_baseline(tmp_path):
+    for seed, (b0, b30, m30) in enumerate([(0.50, 0.45, 0.47), (0.52, 0.46, 0.49), (0.49, 0.44, 0.46)]):
+        for arm, knn in (('fp00-baseline', b0), ('fp30-baseline', b30), ('fp30-mask', m30)):
+            d = tmp_path / f'{arm}-s{seed}'
+            d.mkdir()
+            (d / 'summary.json').write_text(json.dumps(dict(knn=knn, linear=knn, config=dict(seed=seed))))
+    rows = recovery_differences(load_runs(tmp_path), metrics=('knn',))
+    got = {r['arm']: (r['n'], round(r['mean'], 6)) for r in rows}
+    assert got == {'fp30-baseline - fp00-baseline': (3, round(-5.333333, 6)), 'fp30-mask - fp30-baseline': (3, 2.333333)}
