@@ -332,7 +332,7 @@ def notebook_dataset(progress=True, # show progress if the archive has to be dec
     "CIFAR-10 from the archive BC_CIFAR10_ARCHIVE names, else the procedural shapes; prints which, and how to switch."
     if src := cifar10_archive():
         ds = load_dataset(src, progress=progress)
-        print(f"data: {ds}, from {src} (named by BC_CIFAR10_ARCHIVE)")
+        print(f"data: {ds}, from the archive that BC_CIFAR10_ARCHIVE names")
         return ds
     env = os.environ.get('BC_CIFAR10_ARCHIVE')
     why = f"BC_CIFAR10_ARCHIVE={env} does not exist" if env else "BC_CIFAR10_ARCHIVE is not set"
