@@ -14,7 +14,8 @@ lightly is not a dependency of the package; install it in the benchmark's own en
 import argparse, json, os, sys, tempfile, time
 import torch
 
-from batch_curation.train import preset_config, build_data, build_learner, pick_device, device_name
+from batch_curation.data import pick_device
+from batch_curation.train import preset_config, build_data, build_learner, device_name
 
 
 def sync(dev):
