@@ -65,8 +65,9 @@ def markdown_table(rows:list)->str:
     "A `summary_table` as Markdown."
     out = ['| arm | seeds | kNN top-1 % | linear top-1 % | s / epoch | time vs baseline |', '|---|---|---|---|---|---|']
     for r in rows:
-        out.append(f"| {r['arm']} | {r['seeds']} | {r['knn']:.2f} ± {r['knn_sd']:.2f} | {r['linear']:.2f} ± "
-                   f"{r['linear_sd']:.2f} | {r['epoch_s']:.2f} | {r['overhead']:.2f}x |")
+        sd = lambda v: '-' if math.isnan(v) else f"{v:.2f}"  # one seed has no spread
+        out.append(f"| {r['arm']} | {r['seeds']} | {r['knn']:.2f} ± {sd(r['knn_sd'])} | {r['linear']:.2f} ± "
+                   f"{sd(r['linear_sd'])} | {r['epoch_s']:.2f} | {r['overhead']:.2f}x |")
     return '\n'.join(out)
 
 # %% ../nbs/07a_report.ipynb #9bc1b90d
@@ -113,10 +114,12 @@ def differences_table(rows:list)->str:
     out = ['| arm | metric | seeds | difference (points) | 95% CI | p (Holm) | detectable effect | verdict |',
            '|---|---|---|---|---|---|---|---|']
     for r in rows:
+        if r['n'] < 2:  # one seed: a difference, but no spread to judge it by
+            out.append(f"| {r['arm']} | {r['metric']} | {r['n']} | {r['mean']:+.2f} | - | - | - | one seed: no interval |")
+            continue
         verdict = ('better' if r['mean'] > 0 else 'worse') if r['differs'] else 'no difference shown'
         out.append(f"| {r['arm']} | {r['metric']} | {r['n']} | {r['mean']:+.2f} | [{r['low']:+.2f}, {r['high']:+.2f}] "
-                   "| "
-                   f"{r['p_holm']:.3f} | ±{r['mde']:.2f} | {verdict} |")
+                   f"| {r['p_holm']:.3f} | ±{r['mde']:.2f} | {verdict} |")
     return '\n'.join(out)
 
 def forest_plot(rows:list, # `paired_differences` of one or more metrics
