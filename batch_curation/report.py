@@ -89,6 +89,7 @@ def min_detectable_effect(sd:float, n:int, alpha:float=0.05, power:float=0.8)->f
 def paired_differences(runs:list, # from `load_runs`
                        metric:str='knn', # a key of summary.json: 'knn' or 'linear'
                        baseline:str='baseline', # the arm to compare against
+                       families=None, # lists of arms Holm-corrected together; None: all arms form one family
                       )->list: # one dict per other arm
     "Per arm: paired differences from `baseline` over shared seeds (points), mean, 95% CI, paired t test, Holm, MDE."
     base = {r['seed']: _pct(r, metric) for r in runs if r['arm'] == baseline}
@@ -104,7 +105,12 @@ def paired_differences(runs:list, # from `load_runs`
         p = float(stats.ttest_1samp(d, 0.).pvalue) if n > 1 and sd > 0 else float('nan')
         rows.append(dict(arm=arm, metric=metric, n=n, mean=mean, sd=sd, low=mean - half, high=mean + half, p=p,
                          mde=min_detectable_effect(sd, n), diffs=d))
-    for r, q in zip(rows, holm([r['p'] for r in rows])): r['p_holm'] = q
+    families = [list(f) for f in families or [[r['arm'] for r in rows]]]
+    for r in rows:  # an arm in no family is its own family: its p is not adjusted
+        if not any(r['arm'] in f for f in families): families.append([r['arm']])
+    for fam in families:
+        fr = [r for r in rows if r['arm'] in fam]
+        for r, q in zip(fr, holm([r['p'] for r in fr])): r['p_holm'] = q
     for r in rows: r['differs'] = bool(r['p_holm'] < 0.05 and (r['low'] > 0 or r['high'] < 0))
     return rows
 
