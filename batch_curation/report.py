@@ -121,7 +121,8 @@ def differences_table(rows:list)->str:
            '|---|---|---|---|---|---|---|---|']
     for r in rows:
         if r['n'] < 2:  # one seed: a difference, but no spread to judge it by
-            out.append(f"| {r['arm']} | {r['metric']} | {r['n']} | {r['mean']:+.2f} | - | - | - | one seed: no interval |")
+            out.append(f"| {r['arm']} | {r['metric']} | {r['n']} | {r['mean']:+.2f} | - | - | - "
+                       "| one seed: no interval |")
             continue
         verdict = ('better' if r['mean'] > 0 else 'worse') if r['differs'] else 'no difference shown'
         out.append(f"| {r['arm']} | {r['metric']} | {r['n']} | {r['mean']:+.2f} | [{r['low']:+.2f}, {r['high']:+.2f}] "
