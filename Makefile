@@ -63,15 +63,13 @@ notebooks: $(BIN)/.installed
 	$(BIN)/nbdev_clean
 	$(BIN)/python tools/make_readme.py
 
-# Every arm of a study (one .toml per arm in CONFIGS) for every seed, seed by seed; a finished run is skipped and a
-# stopped one resumed, so the same command continues a study that was interrupted.
+# Every arm of a study (one .toml per arm in CONFIGS) for every seed, seed by seed, JOBS runs at a time; a finished run
+# is skipped and a stopped one resumed, so the same command continues a study that was interrupted. Each run's
+# terminal output goes to STUDY_OUT/logs/ARM-sSEED.log.
 CONFIGS ?= configs/cifar10
 SEEDS ?= 0 1
 STUDY_OUT ?= results/cifar10
+JOBS ?= 1
 study: $(BIN)/.installed
-	@for s in $(SEEDS); do for cfg in $(CONFIGS)/*.toml; do \
-	  arm=$$(basename $$cfg .toml); run=$(STUDY_OUT)/$$arm-s$$s; \
-	  if [ -f $$run/summary.json ]; then echo "finished: $$run"; \
-	  elif [ -f $$run/checkpoint.pt ]; then $(BIN)/bc_train --resume $$run || exit 1; \
-	  else $(BIN)/bc_train --config $$cfg --seed $$s --out $(STUDY_OUT) --name $$arm-s$$s || exit 1; fi; \
-	done; done
+	@for s in $(SEEDS); do for cfg in $(CONFIGS)/*.toml; do echo "$$cfg $$s"; done; done \
+	  | xargs -P $(JOBS) -L 1 sh -c 'tools/study.sh $(BIN)/bc_train $$0 $$1 $(STUDY_OUT)'

@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['PRESETS', 'RESUME_MAY_CHANGE', 'TrainConfig', 'preset_config', 'check_types', 'check_config', 'RunFolderError',
            'RunSettingsCB', 'write_error', 'RunCheckpointCB', 'check_new_run_dir', 'check_run_dir', 'check_model_fits',
-           'RunFolder', 'resolve_data', 'build_data', 'build_model', 'build_learner', 'git_commit', 'device_name',
-           'train', 'read_config_file', 'read_run_config', 'config_from_args', 'main']
+           'RunFolder', 'resolve_data', 'build_data', 'build_model', 'LossClampCB', 'build_learner', 'git_commit',
+           'device_name', 'train', 'read_config_file', 'read_run_config', 'config_from_args', 'main']
 
 # %% ../nbs/07_train.ipynb #5715bd6f
 import argparse, dataclasses, json, math, os, platform, re, subprocess, sys, time, tomllib, types, typing
@@ -18,7 +18,7 @@ from fastcore.docments import docments
 from .data import (load_dataset, cifar10_archive, DeviceBatches, ImageDataset, DatasetError, save_atomic,
                                  pick_device)
 from .augment import SimCLRAugment
-from .simclr import resnet_backbone, conv_backbone, simclr_head, SimCLRModel, NTXentLoss, RESNETS
+from .simclr import resnet_backbone, conv_backbone, simclr_head, SimCLRModel, make_loss, RESNETS
 from .evaluate import evaluate_backbone
 from .learner import *
 from .curation import make_curation, plot_curation, CURATION_PLOT_KEYS
@@ -50,6 +50,8 @@ class TrainConfig:
     weight_decay: float = 5e-4     # >= 0
     warmup_epochs: int = 0         # epochs of linear learning-rate warm-up before the cosine decay, fewer than epochs
     temperature: float = 0.5       # NT-Xent temperature, > 0
+    loss: str = 'nt_xent'          # the contrastive loss: 'nt_xent', 'dcl' (debiased) or 'hcl' (hard negatives)
+    loss_args: dict = field(default_factory=dict)  # the loss's parameters: tau_plus, beta (a JSON object)
     crop_scale_min: float = 0.08   # smallest random crop, as a fraction of the image's area, in (0, 1]
     gray_p: float = 0.2            # probability of a grayscale view
     jitter_p: float = 0.8          # probability of colour jitter
@@ -150,6 +152,9 @@ def check_config(c:TrainConfig):
     except ValueError as e:  # crops take a fraction in (crop_scale_min, 1) of the image's area
         raise ValueError(f"crop_scale_min={c.crop_scale_min}, gray_p={c.gray_p}, jitter_p={c.jitter_p}: {e}") from None
     _check_curation(c)
+    try: make_loss(c.loss, c.temperature, **c.loss_args)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"loss={c.loss!r}, loss_args={json.dumps(c.loss_args)}: {e}") from None
     return c
 
 # %% ../nbs/07_train.ipynb #7d3b9f21
@@ -296,6 +301,14 @@ def build_model(c:TrainConfig, image_size:int):
     return SimCLRModel(bb, simclr_head(bb.feat_dim, c.head_hidden, c.head_out))
 
 # %% ../nbs/07_train.ipynb #21799a87
+class LossClampCB(Callback):
+    "Log `loss_clamped`: the fraction of anchors whose negatives' estimate DCL or HCL floored, per step, this epoch."
+    order = 11  # beside the recorder
+    def before_epoch(self): self.total, self.steps = 0., 0
+    def after_loss(self): self.total, self.steps = self.total + self.learn.loss_func.clamped, self.steps + 1
+    def after_epoch(self):
+        if self.steps: self.learn.epoch_log['loss_clamped'] = float(self.total) / self.steps
+
 def build_learner(c:TrainConfig, ds:ImageDataset, run_dir, resume=False, progress=True):
     "A Learner with every callback of a training run (under torchrun: this rank's learner)."
     rank, world, _ = world_info()  # torchrun's ranks (see 06_distributed), or (0, 1) alone
@@ -323,7 +336,9 @@ def build_learner(c:TrainConfig, ds:ImageDataset, run_dir, resume=False, progres
     cbs += planted_callbacks(c.plant_false_positives, c.plant_false_negatives, seed=c.seed)
     lr = c.lr if c.lr is not None else 0.06 * c.batch_size / 128
     opt = make_optimizer(c.optimizer, c.momentum, c.weight_decay)
-    return Learner(model, batches, aug, NTXentLoss(c.temperature), opt, lr=lr, cbs=cbs,
+    loss = make_loss(c.loss, c.temperature, **c.loss_args)
+    if hasattr(loss, 'clamped'): cbs.append(LossClampCB())
+    return Learner(model, batches, aug, loss, opt, lr=lr, cbs=cbs,
                    seed=c.seed + rank)  # under torchrun each rank draws its own views
 
 # %% ../nbs/07_train.ipynb #3d3c4596
@@ -342,14 +357,16 @@ def device_name(dev):
     return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
 
 # %% ../nbs/07_train.ipynb #4ca5749d
-def _summary(c:TrainConfig, learn, ds, train_time, world):
+def _summary(c:TrainConfig, learn, ds, train_time, world, commit):
     "What `summary.json` holds: the final evaluation, the times, and what the run ran on."
+    pairs = {}  # views of the positive pairs a scheme dropped in the last epoch, and of as many it kept
+    for cb in learn.cbs: pairs.update(cb.probe_pairs_views() if hasattr(cb, 'probe_pairs_views') else {})
     ev = evaluate_backbone(learn.model.backbone, ds, knn_k=min(c.knn_k, len(ds.train_x)), knn_t=c.knn_t,
-                           probe=c.linear_probe)
+                           probe=c.linear_probe, pairs=pairs)
     h = learn.history
     return dict(ev, epochs=c.epochs, epochs_this_process=c.epochs - learn.start_epoch, train_time_s=train_time,
                 mean_epoch_time_s=sum(r['epoch_time'] for r in h) / len(h), final_loss=h[-1]['loss'],
-                device=device_name(learn.device), threads=torch.get_num_threads(), git_commit=git_commit(),
+                device=device_name(learn.device), threads=torch.get_num_threads(), git_commit=commit,
                 data=ds.name, curation=c.curation, torch=torch.__version__, config=asdict(c),
                 **({'world_size': world} if world > 1 else {}))
 
@@ -379,9 +396,9 @@ def train(c:TrainConfig, resume_dir=None, progress=True):
         procs = f' x {world} processes' if world > 1 else ''
         print(f"{ds}\n{where}, {len(learn.batches)} batches an epoch, device {device_name(learn.device)}{procs}, "
               f"{torch.get_num_threads()} threads", flush=True)
-        t0 = time.perf_counter()
+        commit, t0 = git_commit(), time.perf_counter()  # the code this process runs, as it starts
         learn.fit(c.epochs)
-        summary = _summary(c, learn, ds, time.perf_counter() - t0, world)
+        summary = _summary(c, learn, ds, time.perf_counter() - t0, world, commit)
         save_atomic(json.dumps(summary, indent=1), run_dir / 'summary.json')
         if any(k in r for r in learn.history for k in CURATION_PLOT_KEYS):
             plot_curation(learn.history, run_dir / 'curation.png')
@@ -451,11 +468,12 @@ def config_from_args(args):
     "The TrainConfig that the parsed flags describe, and the run folder to resume (or None)."
     given = vars(args)
     flags = {k: v for k, v in given.items() if k not in ('config', 'resume')}
-    if 'curation_args' in flags:
-        try: flags['curation_args'] = json.loads(flags['curation_args'])
-        except json.JSONDecodeError as e: raise ValueError(f"--curation-args is not a JSON object: {e}") from None
-        if not isinstance(flags['curation_args'], dict):
-            raise ValueError("--curation-args is not a JSON object: write it as {...}")
+    for key in ('curation_args', 'loss_args'):
+        if key not in flags: continue
+        flag = '--' + key.replace('_', '-')
+        try: flags[key] = json.loads(flags[key])
+        except json.JSONDecodeError as e: raise ValueError(f"{flag} is not a JSON object: {e}") from None
+        if not isinstance(flags[key], dict): raise ValueError(f"{flag} is not a JSON object: write it as {{...}}")
     if run := given.get('resume'):
         if 'config' in given:
             raise ValueError(f"--resume {run} takes every setting from {run}/config.json: drop --config")
