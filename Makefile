@@ -47,10 +47,11 @@ export: $(BIN)/.installed
 readme: $(BIN)/.installed
 	$(BIN)/python tools/make_readme.py
 
-# Re-draw the tables and plots of the CIFAR-10 study (results/cifar10) and of its CPU pilot (results/cifar10-pilot)
-# from the stored runs, without a GPU; they are written beside the runs, and the notebook itself stays free of outputs.
+# Re-draw the tables and plots of the CIFAR-10 studies (results/cifar10-cpu, results/cifar10-pilot, results/cifar10) from
+# the stored runs, without a GPU, beside the runs; then fill them into the results page, results/README.md.
 report: $(BIN)/.installed
 	cd nbs && ../$(BIN)/jupyter nbconvert --to notebook --execute --stdout 09_experiments.ipynb > /dev/null
+	$(BIN)/python tools/make_results_page.py
 
 # Run every numbered notebook top to bottom on this machine and store it with its outputs (figures as small PNGs), so
 # that a reader who opens one on the web sees its figures; then clean (ids and metadata only: outputs stay) and

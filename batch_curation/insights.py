@@ -231,24 +231,33 @@ def detection_markdown(rows:list)->str:
                    f"| {f('r')} | {d['runs']} |")
     return '\n'.join(out)
 
+def _acted(h): return all(v for k, v in h.items() if k.endswith('_active'))  # no scheme in warm-up this epoch
+
 def trained_share_table(runs:list)->list: # from `load_runs` on a folder of planted runs
-    "Per arm: the planted share of the pairs drawn and of the pairs the loss trained on (what the scheme let through)."
+    "Per arm: planted share of the pairs drawn and trained on, over the epochs its scheme acted, and in the last one."
     rows = []
     for arm in sorted({r['arm'] for r in runs}, key=lambda a: (a[:2] != 'fp', a)):
         kind = arm[:2]
-        last = [r['history'][-1] for r in runs if r['arm'] == arm and r['history']
-                and f'plant_{kind}_trained_rate' in r['history'][-1]]
+        hs = [[h for h in r['history'] if f'plant_{kind}_trained_rate' in h and _acted(h)]
+              for r in runs if r['arm'] == arm]
+        hs = [h for h in hs if h]
         drawn = lambda h: h.get(f'plant_{kind}_drawn_rate', h[f'plant_{kind}_rate'])
-        if last: rows.append(dict(arm=arm, runs=len(last), drawn=np.mean([drawn(h) for h in last]),
-                                  trained=np.mean([h[f'plant_{kind}_trained_rate'] for h in last])))
+        mean = lambda f, which: np.mean([np.mean([f(h) for h in which(run)]) for run in hs])
+        trained = lambda h: h[f'plant_{kind}_trained_rate']
+        if hs: rows.append(dict(arm=arm, runs=len(hs), epochs=f"{hs[0][0]['epoch']}-{hs[0][-1]['epoch']}",
+                                drawn=mean(drawn, lambda run: run), trained=mean(trained, lambda run: run),
+                                drawn_last=mean(drawn, lambda run: run[-1:]),
+                                trained_last=mean(trained, lambda run: run[-1:])))
     return rows
 
 def trained_share_markdown(rows:list)->str:
-    "A `trained_share_table` as Markdown, with the share of planted pairs removed."
-    out = ['| arm | runs | planted share drawn | planted share trained on | removed |', '|---|---|---|---|---|']
+    "A `trained_share_table` as Markdown, with the share of planted pairs removed over the epochs and in the last."
+    out = ['| arm | runs | epochs | planted share drawn | planted share trained on | removed | removed, last epoch |',
+           '|---|---|---|---|---|---|---|']
     for d in rows:
-        removed = round(100 * (1 - d['trained'] / d['drawn']))
-        out.append(f"| {d['arm']} | {d['runs']} | {d['drawn']:.4f} | {d['trained']:.4f} | {removed:d}% |")
+        removed = lambda t, dr: round(100 * (1 - t / dr))
+        out.append(f"| {d['arm']} | {d['runs']} | {d['epochs']} | {d['drawn']:.4f} | {d['trained']:.4f} "
+                   f"| {removed(d['trained'], d['drawn']):d}% | {removed(d['trained_last'], d['drawn_last']):d}% |")
     return '\n'.join(out)
 
 PLANTED_COMPARISONS = (  # (baseline arm, the arms paired against it)

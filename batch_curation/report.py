@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['BASE_KEYS', 'SCHEME_COLUMNS', 'load_runs', 'summary_table', 'markdown_table', 'holm', 'min_detectable_effect',
-           'paired_differences', 'differences_table', 'forest_plot', 'curation_stats', 'scheme_table',
-           'scheme_markdown', 'plot_schemes', 'plot_runs', 'plot_final']
+           'paired_differences', 'differences_table', 'forest_plot', 'holm_family', 'family_table', 'curation_stats',
+           'scheme_table', 'scheme_markdown', 'plot_schemes', 'plot_runs', 'plot_final']
 
 # %% ../nbs/07a_report.ipynb #fdd33a38
 import json, math, re, statistics
@@ -103,7 +103,7 @@ def paired_differences(runs:list, # from `load_runs`
         sd = statistics.stdev(d) if n > 1 else float('nan')
         half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n) if n > 1 else float('nan')
         p = float(stats.ttest_1samp(d, 0.).pvalue) if n > 1 and sd > 0 else float('nan')
-        rows.append(dict(arm=arm, metric=metric, n=n, mean=mean, sd=sd, low=mean - half, high=mean + half, p=p,
+        rows.append(dict(arm=arm, baseline=baseline, metric=metric, n=n, mean=mean, sd=sd, low=mean - half, high=mean + half, p=p,
                          mde=min_detectable_effect(sd, n), diffs=d))
     families = [list(f) for f in families or [[r['arm'] for r in rows]]]
     for r in rows:  # an arm in no family is its own family: its p is not adjusted
@@ -129,14 +129,16 @@ def differences_table(rows:list)->str:
                    f"| {r['p_holm']:.3f} | ±{r['mde']:.2f} | {verdict} |")
     return '\n'.join(out)
 
-def forest_plot(rows:list, # `paired_differences` of one or more metrics
+def forest_plot(rows:list, # `paired_differences` (or `holm_family`) rows of one or more metrics
                 path=None, # save as PNG here
                 title:str='arm minus baseline, paired over seeds'):
-    "Paired differences with 95% intervals, one line per arm and metric; the dashed line is no difference."
+    "Paired differences with 95% intervals (family-wise ones for `holm_family` rows); dashed line: no difference."
     fig, ax = plt.subplots(figsize=(7, 0.5 * len(rows) + 1.2))
-    labels = [f"{r['arm']} ({r['metric']})" for r in rows]
+    labels = [f"{r['arm']} ({r['metric']})" if r.get('baseline', 'baseline') == 'baseline'
+              else f"{r['arm']} - {r['baseline']} ({r['metric']})" for r in rows]
     for y, r in enumerate(rows):
-        ax.plot([r['low'], r['high']], [y, y], color='tab:red' if r['differs'] else 'tab:blue', lw=2)
+        lo, hi = (r['low_fw'], r['high_fw']) if 'low_fw' in r else (r['low'], r['high'])
+        ax.plot([lo, hi], [y, y], color='tab:red' if r['differs'] else 'tab:blue', lw=2)
         ax.plot(r['mean'], y, 'o', color='k')
         ax.plot(r['diffs'], [y + 0.2] * len(r['diffs']), '|', color='grey', alpha=.7)
     ax.axvline(0, ls='--', color='grey')
@@ -146,6 +148,45 @@ def forest_plot(rows:list, # `paired_differences` of one or more metrics
     fig.tight_layout()
     if path is not None: fig.savefig(path, dpi=90)
     return fig
+
+# %% ../nbs/07a_report.ipynb #25d9f65d
+def holm_family(rows:list, # `paired_differences` rows, of any metrics and baselines
+                tests:list, # the family: (arm, metric) against 'baseline', or (arm, metric, reference)
+                name:str, # shown in tables
+                alpha:float=0.05, # family-wise error rate
+                planned_seeds:int|None=None, # fewer seeds than this: the row is marked interim
+               )->list: # copies of the family's rows, in `tests` order, adjusted
+    "Holm's correction over one declared family, with family-wise (Bonferroni) intervals and detectable effects."
+    def key(t): return (t[0], t[1], t[2] if len(t) > 2 else 'baseline')
+    found = {(r['arm'], r['metric'], r.get('baseline', 'baseline')): r for r in rows}
+    fam = [dict(found[key(t)]) for t in tests if key(t) in found]  # tests without runs yet are left out
+    m = len(tests)
+    missing = [1.] * (m - len(fam))  # a test without runs yet counts as p = 1: it cannot make the others easier
+    for r, q in zip(fam, holm([r['p'] for r in fam] + missing)):
+        n, sd = r['n'], r['sd']
+        half = float(stats.t.ppf(1 - alpha / (2 * m), n - 1)) * sd / math.sqrt(n) if n > 1 else float('nan')
+        r.update(family=name, m=m, p_holm=q,
+                 low_fw=r['mean'] - half, high_fw=r['mean'] + half,
+                 mde_fw=min_detectable_effect(sd, n, alpha / m), interim=bool(planned_seeds and n < planned_seeds))
+        r['differs'] = bool(r['p_holm'] < alpha and (r['low_fw'] > 0 or r['high_fw'] < 0))
+    return fam
+
+def family_table(rows:list)->str:
+    "`holm_family` rows as Markdown: difference, 95% and family-wise intervals, p before and after Holm, verdict."
+    out = ['| comparison | metric | seeds | difference (points) | 95% CI | family-wise CI | p | p (Holm) | family (tests) '
+           '| detectable at strictest step | verdict |', '|---|---|---|---|---|---|---|---|---|---|---|']
+    for r in rows:
+        what = f"{r['arm']} - {r.get('baseline', 'baseline')}"
+        if r['n'] < 2:
+            out.append(f"| {what} | {r['metric']} | {r['n']} | {r['mean']:+.2f} | - | - | - | - | {r['family']} "
+                       f"({r['m']}) | - | one seed: no interval |")
+            continue
+        verdict = ('better' if r['mean'] > 0 else 'worse') if r['differs'] else 'no difference shown'
+        if r['interim']: verdict = f"interim: {verdict}"
+        out.append(f"| {what} | {r['metric']} | {r['n']} | {r['mean']:+.2f} | [{r['low']:+.2f}, {r['high']:+.2f}] "
+                   f"| [{r['low_fw']:+.2f}, {r['high_fw']:+.2f}] | {r['p']:.3f} | {r['p_holm']:.3f} | {r['family']} "
+                   f"({r['m']}) | ±{r['mde_fw']:.2f} | {verdict} |")
+    return '\n'.join(out)
 
 # %% ../nbs/07a_report.ipynb #e7f28450
 BASE_KEYS = {'epoch', 'loss', 'lr', 'epoch_time', 'images_per_s', 'knn'}

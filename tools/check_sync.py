@@ -2,8 +2,9 @@
 
 Copies settings.ini, nbs/ and the package to a temporary folder, runs nbdev_export and nbdev_clean there,
 and compares: anything they would change means someone edited a generated file or forgot to export/clean.
-Also checks that README.md is what tools/make_readme.py makes from nbs/index.ipynb, and that every study table
-stored under results/ (results/*/table.md, written by `make report`) appears in it word for word.
+Also checks that README.md is what tools/make_readme.py makes from nbs/index.ipynb, and that the results page
+(results/README.md) holds every study table stored under results/ (results/*/*.md, written by `make report`) as it
+is now.
 """
 import filecmp, shutil, subprocess, sys, tempfile
 from pathlib import Path
@@ -12,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT / 'tools'))
 from make_readme import readme_text
+from make_results_page import page_text, tables_named, PAGE
 
 
 def changed_files(a, b):
@@ -39,10 +41,13 @@ def main():
         print("out of step (run `make export` and commit):\n  " + "\n  ".join(problems)); sys.exit(1)
     if (ROOT / 'README.md').read_text() != readme_text():
         print("README.md is not what nbs/index.ipynb gives (run `make readme` and commit)"); sys.exit(1)
-    for table in sorted((ROOT / 'results').glob('*/table.md')):  # the study tables that `make report` wrote
-        if table.read_text().strip() not in readme_text():
-            print(f"{table.relative_to(ROOT)} differs from the table in nbs/index.ipynb (copy it there, then `make readme`)"); sys.exit(1)
-    print("notebooks clean, package, README.md and the results tables in step")
+    named = set(tables_named())
+    for table in sorted((ROOT / 'results').glob('*/*.md')):  # the study tables that `make report` wrote
+        if str(table.relative_to(PAGE.parent)) not in named:
+            print(f"{table.relative_to(ROOT)} is not shown on results/README.md: add a table block for it"); sys.exit(1)
+    if page_text() != PAGE.read_text():
+        print("results/README.md is out of step with its tables (run `python tools/make_results_page.py`)"); sys.exit(1)
+    print("notebooks clean, package, README.md, the results page and its tables in step")
 
 
 if __name__ == '__main__': main()
