@@ -560,7 +560,8 @@ def log_dropped_positives(self:LossMaskCB, dropped):
         for name, sel in (('dropped', dropped), ('kept', ~dropped)):
             self.log(**{f'_iou_sum_{name}': iou[sel].sum(), f'_n_{name}': sel.sum(),
                         f'_iou_hist_{name}': torch.histc(iou[sel], IOU_BINS, 0., 1.)})
-    if self.probe_pairs and learn.epoch == getattr(learn, 'n_epochs', 0) - 1:  # the final probe asks: were they true positives?
+    # the final probe asks of the last epoch's dropped pairs: were they true positives?
+    if self.probe_pairs and learn.epoch == getattr(learn, 'n_epochs', 0) - 1:
         have = sum(len(v1) for v1, _, _ in self.kept_views['dropped'])
         drop = dropped.nonzero().flatten()[:max(self.probe_pairs - have, 0)]
         keep = (~dropped).nonzero().flatten()[:len(drop)]  # as many kept pairs, from the same steps
@@ -737,7 +738,8 @@ CURATION_SUMMARY_KEYS = CURATION_PLOT_KEYS[:3] + ('sel_extra_forwards', 'sel_tra
 def curation_stat(key:str)->str|None:
     "What statistic `key` of an epoch log is, in words (None for keys that are not curation statistics)."
     for k, words in CURATION_STATS.items():
-        pattern = re.escape(k).replace(r'\{scheme\}', '(sel|pair|mask|oracle|huber)').replace(r'\{c\}', r'\d+').replace(r'\{b\}', r'\d+')
+        pattern = re.escape(k).replace(r'\{scheme\}', '(sel|pair|mask|oracle|huber)')
+        pattern = pattern.replace(r'\{c\}', r'\d+').replace(r'\{b\}', r'\d+')
         if re.fullmatch(pattern, key): return words
     return None
 

@@ -103,7 +103,8 @@ def view_features(backbone:nn.Module, views:torch.Tensor, batch_size:int=1024)->
     "Backbone features of already normalised float views, in eval mode."
     device, was_training = next(backbone.parameters()).device, backbone.training
     backbone.eval()
-    try: return torch.cat([backbone(views[i:i + batch_size].to(device)).float() for i in range(0, len(views), batch_size)])
+    try: return torch.cat([backbone(views[i:i + batch_size].to(device)).float()
+                           for i in range(0, len(views), batch_size)])
     finally: backbone.train(was_training)
 
 def evaluate_backbone(backbone:nn.Module, # images -> features

@@ -103,7 +103,8 @@ def paired_differences(runs:list, # from `load_runs`
         sd = statistics.stdev(d) if n > 1 else float('nan')
         half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n) if n > 1 else float('nan')
         p = float(stats.ttest_1samp(d, 0.).pvalue) if n > 1 and sd > 0 else float('nan')
-        rows.append(dict(arm=arm, baseline=baseline, metric=metric, n=n, mean=mean, sd=sd, low=mean - half, high=mean + half, p=p,
+        rows.append(dict(arm=arm, baseline=baseline, metric=metric, n=n, mean=mean, sd=sd, low=mean - half,
+                         high=mean + half, p=p,
                          mde=min_detectable_effect(sd, n), diffs=d))
     families = [list(f) for f in families or [[r['arm'] for r in rows]]]
     for r in rows:  # an arm in no family is its own family: its p is not adjusted
@@ -173,8 +174,9 @@ def holm_family(rows:list, # `paired_differences` rows, of any metrics and basel
 
 def family_table(rows:list)->str:
     "`holm_family` rows as Markdown: difference, 95% and family-wise intervals, p before and after Holm, verdict."
-    out = ['| comparison | metric | seeds | difference (points) | 95% CI | family-wise CI | p | p (Holm) | family (tests) '
-           '| detectable at strictest step | verdict |', '|---|---|---|---|---|---|---|---|---|---|---|']
+    out = ['| comparison | metric | seeds | difference (points) | 95% CI | family-wise CI | p | p (Holm) '
+           '| family (tests) | detectable at strictest step | verdict |',
+           '|---|---|---|---|---|---|---|---|---|---|---|']
     for r in rows:
         what = f"{r['arm']} - {r.get('baseline', 'baseline')}"
         if r['n'] < 2:
