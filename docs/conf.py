@@ -45,10 +45,14 @@ def setup(app):
 
 html_theme = 'sphinx_book_theme'
 html_title = project
+html_favicon = str(ROOT / 'docs' / '_static' / 'favicon.svg')
 html_static_path = [str(ROOT / 'docs' / '_static')]
 html_css_files = ['course.css']
 html_last_updated_fmt = None
 html_show_sourcelink = False
+# one search box, in the header: the sidebar holds the logo and the pages
+html_sidebars = {'**': ['navbar-logo.html', 'sbt-sidebar-nav.html']}
+html_context = {'default_mode': 'light'}  # the figures are drawn on white
 html_theme_options = {
     'repository_url': _cfg['git_url'],
     'repository_branch': _cfg.get('branch', 'main'),
