@@ -21,6 +21,7 @@ myst_dmath_double_inline = True
 myst_heading_anchors = 3
 toc_object_entries_show_parents = 'hide'
 add_module_names = False
+maximum_signature_line_length = 100  # longer signatures get one parameter a line
 suppress_warnings = ['myst.header']  # a notebook that skips a heading level still reads fine
 
 # Math is typeset in the browser by MathJax 3, served from the site itself (no CDN): the files come from the PyPI

@@ -14,7 +14,7 @@ relative links are pointed at the staged pages and images (or at the repository 
 anchor is put before the paragraph that introduces each exported name, which its API entry links to. Sphinx with
 MyST-NB and the book theme (configuration in `docs/conf.py`) then renders the staged folder.
 """
-import argparse, ast, configparser, html, importlib, inspect, json, os, re, shutil, subprocess, sys, textwrap
+import argparse, ast, configparser, dataclasses, html, importlib, inspect, json, os, re, shutil, subprocess, sys, textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -141,14 +141,18 @@ def stage_notebook(stager, src, anchors=None, title=None, extra_cells=()):
             c['source'] = code
             c['metadata'] = {**c.get('metadata', {}), 'tags': sorted(set(c.get('metadata', {}).get('tags', []) + tags))}
         cells.append(c)
-    # each anchor goes before the markdown cell that introduces its cell (or before the cell itself)
+    # each exported name: an anchor before the markdown cell that introduces the cell defining it (or before the cell
+    # itself), which its API entry links to, and after the cell a link to that entry
     anchors = anchors or {}
     for i in reversed(range(len(cells))):
-        ids = anchors.get(cells[i].get('id'))
-        if not ids: continue
+        names = anchors.get(cells[i].get('id'))
+        if not names: continue
+        refs = ' · '.join(f'<a href="{os.path.relpath(page, dest.parent)}#{full}"><code>{html.escape(n)}</code></a>'
+                          for _, page, full, n in names)
+        cells.insert(i + 1, {'cell_type': 'markdown', 'metadata': {}, 'source': f'<p class="bc-api-ref">API: {refs}</p>'})
         at = i - 1 if i and cells[i - 1]['cell_type'] == 'markdown' else i
-        html = ''.join(f'<span id="{a}"></span>' for a in ids)
-        cells.insert(at, {'cell_type': 'markdown', 'metadata': {}, 'source': html})
+        ids = ''.join(f'<span id="{a}"></span>' for a, *_ in names)
+        cells.insert(at, {'cell_type': 'markdown', 'metadata': {}, 'source': ids})
     first_md = next((c for c in cells if c['cell_type'] == 'markdown'), None)
     if title or not (first_md and first_md['source'].lstrip().startswith('# ')):
         cells.insert(0, {'cell_type': 'markdown', 'metadata': {}, 'source': f"# {title or src.stem}"})
@@ -216,9 +220,11 @@ def parameters(obj):
         try: sig = inspect.signature(obj)
         except (TypeError, ValueError): return [], None
         ann = lambda a: '' if a is inspect.Parameter.empty else inspect.formatannotation(a)
+        factories = {f.name: f'{f.default_factory.__name__}()' for f in dataclasses.fields(obj)
+                     if f.default_factory is not dataclasses.MISSING} if dataclasses.is_dataclass(obj) else {}
+        default = lambda p: '' if p.default is p.empty else factories.get(p.name, repr(p.default))
         return [(('*' if p.kind == p.VAR_POSITIONAL else '**' if p.kind == p.VAR_KEYWORD else '') + p.name,
-                 ann(p.annotation), '' if p.default is p.empty else repr(p.default))
-                for p in sig.parameters.values()], None
+                 ann(p.annotation), default(p)) for p in sig.parameters.values()], None
     a, out = node.args, []
     pos = a.posonlyargs + a.args
     defaults = [None] * (len(pos) - len(a.defaults)) + a.defaults
@@ -296,7 +302,8 @@ class ApiWriter:
             opts = []
             doc = inspect.getdoc(obj) if (kind != 'class' or obj.__doc__) else None
             if doc: body.append(self.md(doc) if '\n' not in doc.strip() else doc)
-            target = obj.__init__ if kind == 'class' and '__init__' in vars(obj) else obj
+            own_init = kind == 'class' and '__init__' in vars(obj) and not dataclasses.is_dataclass(obj)
+            target = obj.__init__ if own_init else obj
             tbl = self.table(params, returns if kind != 'class' else None, docments_of(target))
             if tbl: body.append(tbl)
         if where: body.append(where)
@@ -336,7 +343,8 @@ def stage_api(stager, stage, modules, nb_of, anchors):
             if name in defs and defs[name][0] in stager.pages:
                 src_nb, cell = defs[name]
                 aid = f"def-{name}"
-                anchors.setdefault(src_nb, {}).setdefault(cell, []).append(aid)
+                api_page = (Path('api') / f'{m}.md').with_suffix('.html')
+                anchors.setdefault(src_nb, {}).setdefault(cell, []).append((aid, api_page, f'{pkg}.{m}.{name}', name))
                 page = stager.pages[src_nb].with_suffix('.html')
                 section = (section_of(src_nb, cell) or notebook_title(src_nb)).replace('`', '')
                 where = (f'<a class="bc-source" href="../{page}#{aid}">Built in {src_nb.stem}, '
