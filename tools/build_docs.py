@@ -126,7 +126,7 @@ def cell_tags(source):
 
 
 def stage_notebook(stager, src, anchors=None, title=None, extra_cells=()):
-    "Write the staged copy of notebook `src`; `anchors` maps a cell id to the anchor ids to put before it."
+    "Write the staged copy of notebook `src`; `anchors` maps a cell id to the exported names it defines."
     nb = json.loads(src.read_text())
     dest = stager.pages[src.resolve()]
     cells = []
@@ -141,6 +141,8 @@ def stage_notebook(stager, src, anchors=None, title=None, extra_cells=()):
             c['source'] = code
             c['metadata'] = {**c.get('metadata', {}), 'tags': sorted(set(c.get('metadata', {}).get('tags', []) + tags))}
         cells.append(c)
+    first_md = next((c for c in cells if c['cell_type'] == 'markdown'), None)
+    has_title = first_md is not None and first_md['source'].lstrip().startswith('# ')
     # each exported name: an anchor before the markdown cell that introduces the cell defining it (or before the cell
     # itself), which its API entry links to, and after the cell a link to that entry
     anchors = anchors or {}
@@ -153,9 +155,9 @@ def stage_notebook(stager, src, anchors=None, title=None, extra_cells=()):
         at = i - 1 if i and cells[i - 1]['cell_type'] == 'markdown' else i
         ids = ''.join(f'<span id="{a}"></span>' for a, *_ in names)
         cells.insert(at, {'cell_type': 'markdown', 'metadata': {}, 'source': ids})
-    first_md = next((c for c in cells if c['cell_type'] == 'markdown'), None)
-    if title or not (first_md and first_md['source'].lstrip().startswith('# ')):
-        cells.insert(0, {'cell_type': 'markdown', 'metadata': {}, 'source': f"# {title or src.stem}"})
+    if title or not has_title:
+        title = title or (f"Checks: {src.stem}" if src.parent.name == 'checks' else src.stem)
+        cells.insert(0, {'cell_type': 'markdown', 'metadata': {}, 'source': f"# {title}"})
     cells += [{'cell_type': 'markdown', 'metadata': {}, 'source': t} for t in extra_cells]
     for c in cells:
         c.pop('id', None)  # staged cells need no ids; inserted ones have none
