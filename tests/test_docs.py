@@ -120,6 +120,9 @@ def test_site(tmp_path):
     for a, b in zip(course, course[1:]):
         assert pages[html / a].next == [b], (a, pages[html / a].next)
 
+    # the download button gives the notebook as it is in nbs/
+    assert (html / '_sources/02_simclr.ipynb').read_bytes() == (build_docs.NBS / '02_simclr.ipynb').read_bytes()
+
     # math (NT-Xent) is left for MathJax, which the site serves itself
     page = (html / '02_simclr.html').read_text()
     assert 'class="math' in page and r'\mathcal{L}' in page  # NT-Xent, left for MathJax to typeset
@@ -151,7 +154,8 @@ def test_nbdev_directives_become_tags():
 
 def test_links_point_at_the_site_or_the_repository(tmp_path):
     cfg = build_docs.settings()
-    pages = {(build_docs.NBS / '02_simclr.ipynb').resolve(): Path('02_simclr.ipynb')}
+    pages = {(build_docs.NBS / '02_simclr.ipynb').resolve(): Path('02_simclr.ipynb'),
+             (build_docs.NBS / 'checks/02_simclr.ipynb').resolve(): Path('checks/02_simclr.ipynb')}
     stager = build_docs.Stager(tmp_path, pages, cfg)
     md = stager.markdown('see [the loss](02_simclr.ipynb#nt-xent), `02_simclr`, [configs](../configs), '
                          '![forest](../results/cifar10-cpu/forest.png), `[not](a link)` and [web](https://x.org)',

@@ -68,7 +68,9 @@ class Stager:
     def __init__(self, stage, pages, cfg):
         self.stage, self.pages, self.cfg = stage, pages, cfg  # pages: repo path (resolved) -> staged relative path
         self.repo_url = f"{cfg['git_url'].rstrip('/')}/blob/{cfg.get('branch', 'main')}/"
-        self.stems = {p.stem: rel for p, rel in pages.items() if p.suffix == '.ipynb'}
+        self.stems = {}  # a code span naming a notebook links to it; the course's own wins over a check notebook's
+        for p, rel in pages.items():
+            if p.suffix == '.ipynb': self.stems.setdefault(p.stem, rel)
 
     def target(self, src_dir, staged_from, url):
         "The link `url` found in a file in `src_dir` (staged as `staged_from`), as it should read on the site."
@@ -411,6 +413,9 @@ def build(out=ROOT / '_docs', stage=ROOT / '_proc', results=None, quiet=True):
            '-W', '--keep-going', '-E', str(stage), str(html)] + (['-q'] if quiet else [])
     env = {**os.environ, 'PYTHONPATH': os.pathsep.join([str(ROOT), os.environ.get('PYTHONPATH', '')])}
     subprocess.run(cmd, check=True, env=env)
+    # the download button offers each page's source: the notebook itself, not its staged copy
+    for src in [NBS / 'index.ipynb'] + staged['course'] + staged['appendices'] + staged['checks']:
+        if (dest := html / '_sources' / staged_name(src)).exists(): shutil.copy2(src, dest)
     return staged
 
 
