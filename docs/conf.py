@@ -32,7 +32,8 @@ MATHJAX_PARTS = ['tex-chtml.js', 'input/tex/extensions', 'output/chtml/fonts/wof
 
 def copy_mathjax(app, exc):
     if exc is not None or app.builder.format != 'html': return
-    src = Path(importlib.metadata.distribution('sphinx-mathjax-offline').locate_file('sphinx-mathjax-offline')) / 'static/mathjax'
+    package = importlib.metadata.distribution('sphinx-mathjax-offline')
+    src = Path(package.locate_file('sphinx-mathjax-offline')) / 'static' / 'mathjax'
     dest = Path(app.outdir) / '_static' / 'mathjax'
     for part in MATHJAX_PARTS:
         (dest / part).parent.mkdir(parents=True, exist_ok=True)

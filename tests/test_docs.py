@@ -32,11 +32,12 @@ class Page(HTMLParser):
         if tag == 'div': self._divs.append(classes)
         if tag == 'nav': self._navs += 1
         for key in ('href', 'src'):
-            if a.get(key) and tag in ('a', 'img', 'link', 'script', 'iframe', 'source'): self.links.append((tag, a[key]))
+            if a.get(key) and tag in ('a', 'img', 'link', 'script', 'iframe', 'source'):
+                self.links.append((tag, a[key]))
         if tag == 'img':
             self.images.append(a.get('src', ''))
             if any('cell_output' in c for c in self._divs): self.output_images.append(a.get('src', ''))
-        if tag == 'a' and self._navs and 'reference' in classes and 'internal' in classes: self.nav.append(a.get('href'))
+        if tag == 'a' and self._navs and {'reference', 'internal'} <= set(classes): self.nav.append(a.get('href'))
         if tag == 'a' and 'right-next' in classes: self.next.append(a.get('href'))
 
     def handle_endtag(self, tag):
@@ -147,7 +148,8 @@ def test_pages_found_by_pattern_in_reading_order(tmp_path):
 def test_nbdev_directives_become_tags():
     assert build_docs.cell_tags('#| hide\nx = 1') == (['remove-cell'], 'x = 1')
     assert build_docs.cell_tags('#| export\ndef f(): pass') == ([], 'def f(): pass')
-    assert build_docs.cell_tags('#|echo: false\n#| output: false\nplot()') == (['remove-input', 'remove-output'], 'plot()')
+    assert build_docs.cell_tags('#|echo: false\n#| output: false\nplot()') == \
+        (['remove-input', 'remove-output'], 'plot()')
     assert build_docs.cell_tags('#| code-fold: true\n#| slow\nrun()') == (['hide-input'], 'run()')
     assert build_docs.cell_tags('#| include: false\ny') == (['remove-cell'], 'y')
 

@@ -14,7 +14,8 @@ relative links are pointed at the staged pages and images (or at the repository 
 anchor is put before the paragraph that introduces each exported name, which its API entry links to. Sphinx with
 MyST-NB and the book theme (configuration in `docs/conf.py`) then renders the staged folder.
 """
-import argparse, ast, configparser, dataclasses, html, importlib, inspect, json, os, re, shutil, subprocess, sys, textwrap
+import argparse, ast, configparser, dataclasses, html, importlib, inspect, json, os, re, shutil, subprocess, sys
+import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -153,7 +154,8 @@ def stage_notebook(stager, src, anchors=None, title=None, extra_cells=()):
         if not names: continue
         refs = ' · '.join(f'<a href="{os.path.relpath(page, dest.parent)}#{full}"><code>{html.escape(n)}</code></a>'
                           for _, page, full, n in names)
-        cells.insert(i + 1, {'cell_type': 'markdown', 'metadata': {}, 'source': f'<p class="bc-api-ref">API: {refs}</p>'})
+        link_cell = {'cell_type': 'markdown', 'metadata': {}, 'source': f'<p class="bc-api-ref">API: {refs}</p>'}
+        cells.insert(i + 1, link_cell)
         at = i - 1 if i and cells[i - 1]['cell_type'] == 'markdown' else i
         ids = ''.join(f'<span id="{a}"></span>' for a, *_ in names)
         cells.insert(at, {'cell_type': 'markdown', 'metadata': {}, 'source': ids})
@@ -182,7 +184,8 @@ def section_of(src, cell_id):
 
 def notebook_title(src):
     for c in json.loads(src.read_text())['cells']:
-        if c['cell_type'] == 'markdown' and (m := re.match(r'\s*#\s+(.+)', ''.join(c['source']))): return m.group(1).strip()
+        if c['cell_type'] == 'markdown' and (m := re.match(r'\s*#\s+(.+)', ''.join(c['source']))):
+            return m.group(1).strip()
     return src.stem
 
 
@@ -197,7 +200,8 @@ def definitions(py_path):
     for node in ast.parse(text).body:
         names = []
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)): names = [node.name]
-        elif isinstance(node, ast.Assign): names = [n.id for t in node.targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+        elif isinstance(node, ast.Assign):
+            names = [n.id for t in node.targets for n in ast.walk(t) if isinstance(n, ast.Name)]
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name): names = [node.target.id]
         first = min([node.lineno] + [d.lineno for d in getattr(node, 'decorator_list', [])])
         before = [m for line, m in marks if line < first]
@@ -313,8 +317,8 @@ class ApiWriter:
         if where: body.append(where)
         if kind == 'class':
             for mname, meth in vars(obj).items():
-                if (mname.startswith('_') and mname != '__call__') or not (inspect.isfunction(meth) or isinstance(meth, property)):
-                    continue
+                public = not mname.startswith('_') or mname == '__call__'
+                if not public or not (inspect.isfunction(meth) or isinstance(meth, property)): continue
                 if isinstance(meth, property):
                     body.append(self.entry(mname, meth.fget, mod, None, kind='property', indent=indent + '  '))
                 else:
@@ -424,7 +428,7 @@ if __name__ == '__main__':
     ap.add_argument('--out', default=str(ROOT / '_docs'), help='build folder: the site goes in OUT/html')
     ap.add_argument('--stage', default=str(ROOT / '_proc'), help='where the sources are staged')
     ap.add_argument('--results', nargs='*', default=None,
-                    help=f"results page(s), Markdown, relative to the repository (default: {' '.join(DEFAULT_RESULTS)})")
+                    help=f"results page(s): Markdown files of the repository (default: {' '.join(DEFAULT_RESULTS)})")
     args = ap.parse_args()
     try: build(args.out, args.stage, args.results, quiet=False)
     except subprocess.CalledProcessError as e: sys.exit(f"the site did not build (sphinx exited with {e.returncode})")

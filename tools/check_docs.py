@@ -8,7 +8,7 @@ script, style or font), any image that does not load, and any formula that MathJ
 must find the Fréchet distance. Screenshots of the index, the curation notebook, the NT-Xent formula, an API page
 and the search results are saved for a person to look at.
 """
-import argparse, base64, functools, http.server, json, os, shutil, socketserver, subprocess, sys, tempfile, threading, time
+import argparse, base64, functools, http.server, json, shutil, socketserver, subprocess, sys, tempfile, threading, time
 from pathlib import Path
 import websocket  # websocket-client
 
@@ -81,7 +81,8 @@ class Browser:
         self.events.clear()
         self.call('Page.navigate', url=url)
         self.wait_for('Page.loadEventFired')
-        found = self.call('Runtime.evaluate', expression=INSPECT, awaitPromise=True, returnByValue=True)['result']['value']
+        found = self.call('Runtime.evaluate', expression=INSPECT, awaitPromise=True, returnByValue=True)
+        found = found['result']['value']
         time.sleep(0.2)
         self.call('Runtime.evaluate', expression='0')  # collect the events that came in meanwhile
         errors = []
@@ -129,7 +130,8 @@ def serve(folder):
 def curation_page(site):
     "The curation notebook's page: `05_curation`, or the schemes notebook once the curation notebook is split."
     pages = sorted(p.name for p in site.glob('0[5-9]*.html'))
-    return next((p for key in ('curation', 'schemes', 'criteria') for p in pages if key in p), pages[0] if pages else None)
+    found = (p for key in ('curation', 'schemes', 'criteria') for p in pages if key in p)
+    return next(found, pages[0] if pages else None)
 
 
 def main():
@@ -141,7 +143,8 @@ def main():
     site, shots = Path(args.site), Path(args.shots)
     if not (site / 'index.html').exists(): sys.exit(f"no site in {site}: run `make docs` first")
     if not Path(args.chromium).exists():
-        sys.exit("Chromium not found: install Debian's package (as root: apt-get update && apt-get install -y chromium)")
+        sys.exit("Chromium not found: install Debian's package "
+                 "(as root: apt-get update && apt-get install -y chromium)")
     shots.mkdir(parents=True, exist_ok=True)
     base, server = serve(site)
     browser = Browser(args.chromium)
