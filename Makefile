@@ -50,7 +50,7 @@ readme: $(BIN)/.installed
 
 # The course as a website in _docs/html: every notebook a page with its stored outputs (nothing runs), the study's
 # results page, an API page per module (tools/build_docs.py; Sphinx with MyST-NB, configured in docs/conf.py).
-# DOCS_RESULTS names the results page(s), Markdown files of the repository; a missing one is skipped.
+# DOCS_RESULTS names the results page(s) (Markdown files or notebooks of the repository); a missing one is left out.
 DOCS_RESULTS ?= results/README.md
 docs: $(BIN)/.installed
 	$(BIN)/python tools/build_docs.py --results $(DOCS_RESULTS)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 NBS = ROOT / 'nbs'
-DEFAULT_RESULTS = ['results/README.md']  # the study's results page(s): pointed at with --results; missing ones skipped
+DEFAULT_RESULTS = ['results/README.md']  # the study's results page(s), Markdown or notebooks; --results for others
 IMAGE_EXTS = {'.png', '.jpg', '.jpeg', '.gif', '.svg', '.webp'}
 
 
@@ -382,6 +382,8 @@ def stage_site(stage, results=None):
     stage.mkdir(parents=True)
     sections = notebook_pages()
     results = [ROOT / r for r in (DEFAULT_RESULTS if results is None else results)]
+    for r in results:
+        if not r.exists(): print(f"no results page {r.relative_to(ROOT)}: left out")
     results = [r for r in results if r.exists()]
     pages = {p.resolve(): staged_name(p) for sec in sections.values() for p in sec}
     pages[(NBS / 'index.ipynb').resolve()] = Path('index.ipynb')
@@ -399,7 +401,10 @@ def stage_site(stage, results=None):
     stage_notebook(stager, NBS / 'index.ipynb', extra_cells=[t for t in trees if t])
     for sec in sections.values():
         for p in sec: stage_notebook(stager, p, anchors.get(p.resolve()))
-    for r in results:
+    for r in results:  # a Markdown file, or a notebook
+        if r.suffix == '.ipynb':
+            stage_notebook(stager, r)
+            continue
         dest = stage / pages[r.resolve()]
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_text(stager.markdown(r.read_text(), r.parent, pages[r.resolve()]))
@@ -428,7 +433,7 @@ if __name__ == '__main__':
     ap.add_argument('--out', default=str(ROOT / '_docs'), help='build folder: the site goes in OUT/html')
     ap.add_argument('--stage', default=str(ROOT / '_proc'), help='where the sources are staged')
     ap.add_argument('--results', nargs='*', default=None,
-                    help=f"results page(s): Markdown files of the repository (default: {' '.join(DEFAULT_RESULTS)})")
+                    help=f"results pages, Markdown or notebooks (default: {' '.join(DEFAULT_RESULTS)})")
     args = ap.parse_args()
     try: build(args.out, args.stage, args.results, quiet=False)
     except subprocess.CalledProcessError as e: sys.exit(f"the site did not build (sphinx exited with {e.returncode})")
