@@ -1,6 +1,7 @@
 # Two commands do all set-up on a fresh clone:
 #   make train   - create .venv if needed, install, train SimCLR with batch curation (batch selection) on CIFAR-10
 #   make test    - same set-up, then the notebook tests (nbdev_test) and pytest
+#   make docs    - same set-up, then the course website in _docs/html (make docs-check looks at it in Chromium)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -11,7 +12,7 @@ TORCH ?= torch==2.14.1 torchvision==0.29.1
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: FORCE notebooks train test install export check-sync readme report study
+.PHONY: FORCE notebooks train test install export check-sync readme report study docs docs-check
 
 # The TORCH spec asked for: rewritten only when it changes. When it differs from the one installed (.torch-installed),
 # the old build is uninstalled first, since pip keeps an installed torch that satisfies the version (a CUDA 2.14.1 for a
@@ -46,6 +47,18 @@ export: $(BIN)/.installed
 
 readme: $(BIN)/.installed
 	$(BIN)/python tools/make_readme.py
+
+# The course as a website in _docs/html: every notebook a page with its stored outputs (nothing runs), the study's
+# results page, an API page per module (tools/build_docs.py; Sphinx with MyST-NB, configured in docs/conf.py).
+# DOCS_RESULTS names the results page(s) (Markdown files or notebooks of the repository); a missing one is left out.
+DOCS_RESULTS ?= results/README.md
+docs: $(BIN)/.installed
+	$(BIN)/python tools/build_docs.py --results $(DOCS_RESULTS)
+
+# Open the built pages in headless Chromium (Debian's: apt-get install -y chromium): fail on any console error or
+# image that does not load, and save screenshots in _docs/screenshots. Not part of CI, which has no browser.
+docs-check: docs
+	$(BIN)/python tools/check_docs.py
 
 # Re-draw the tables and plots of the CIFAR-10 studies (results/cifar10-cpu, results/cifar10-pilot, results/cifar10) from
 # the stored runs, without a GPU, beside the runs; then fill them into the results page, results/README.md.

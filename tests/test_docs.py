@@ -1,0 +1,169 @@
+"""The course website (`make docs`): built from the notebooks as they are stored, then read back with an HTML parser.
+
+One test builds the whole site (about a minute on 2 cores) and checks what a reader relies on: a page for every
+notebook, every stored figure shown as an image, no internal link that leads nowhere, an API page listing every name
+of each module's `__all__`, the sidebar in reading order, and nothing fetched from another host (math included).
+The others check the pieces of tools/build_docs.py on small inputs, without building.
+"""
+import ast, base64, hashlib, json, sys
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urlsplit, unquote
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / 'tools'))
+import build_docs
+
+
+class Page(HTMLParser):
+    "What the checks need from one HTML page: ids, links, images (and which sit in a cell's output), nav links."
+    def __init__(self, path):
+        super().__init__(convert_charrefs=True)
+        self.ids, self.links, self.images, self.output_images, self.nav, self.next = set(), [], [], [], [], []
+        self._divs, self._navs = [], 0
+        self.feed(path.read_text(encoding='utf-8'))
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        classes = (a.get('class') or '').split()
+        if a.get('id'): self.ids.add(a['id'])
+        if tag == 'a' and a.get('name'): self.ids.add(a['name'])
+        if tag == 'div': self._divs.append(classes)
+        if tag == 'nav': self._navs += 1
+        for key in ('href', 'src'):
+            if a.get(key) and tag in ('a', 'img', 'link', 'script', 'iframe', 'source'):
+                self.links.append((tag, a[key]))
+        if tag == 'img':
+            self.images.append(a.get('src', ''))
+            if any('cell_output' in c for c in self._divs): self.output_images.append(a.get('src', ''))
+        if tag == 'a' and self._navs and {'reference', 'internal'} <= set(classes): self.nav.append(a.get('href'))
+        if tag == 'a' and 'right-next' in classes: self.next.append(a.get('href'))
+
+    def handle_endtag(self, tag):
+        if tag == 'div' and self._divs: self._divs.pop()
+        if tag == 'nav': self._navs -= 1
+
+
+def shown_images(nb_path):
+    "sha256 of every image output of the cells a page shows (nbdev's `#| hide` and `#| output: false` hide some)."
+    out = []
+    for c in json.loads(nb_path.read_text())['cells']:
+        if c['cell_type'] != 'code': continue
+        tags, _ = build_docs.cell_tags(''.join(c['source']))
+        if {'remove-cell', 'remove-output'} & set(tags): continue
+        for o in c.get('outputs', []):
+            for mime, data in o.get('data', {}).items():
+                if mime.startswith('image/') and mime != 'image/svg+xml':
+                    out.append(hashlib.sha256(base64.b64decode(''.join(data))).hexdigest())
+    return out
+
+
+def module_all(py_path):
+    for node in ast.parse(py_path.read_text()).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, 'id', None) == '__all__' for t in node.targets):
+            return ast.literal_eval(node.value)
+    return []
+
+
+def test_site(tmp_path):
+    staged = build_docs.build(out=tmp_path / 'build', stage=tmp_path / 'stage')
+    html = tmp_path / 'build' / 'html'
+    pages = {p: Page(p) for p in html.rglob('*.html') if p.relative_to(html).parts[0] != '_static'}  # theme templates
+    problems = []
+
+    # a page for every notebook, each showing every figure its notebook stores
+    notebooks = [build_docs.NBS / 'index.ipynb'] + staged['course'] + staged['appendices'] + staged['checks']
+    assert len(staged['course']) >= 10, staged['course']
+    for nb in notebooks:
+        page = html / build_docs.staged_name(nb).with_suffix('.html')
+        if page not in pages:
+            problems.append(f"{nb.name}: no page {page.relative_to(html)}")
+            continue
+        shown = {hashlib.sha256((page.parent / unquote(src)).read_bytes()).hexdigest()
+                 for src in pages[page].output_images if (page.parent / unquote(src)).is_file()}
+        missing = [h[:12] for h in shown_images(nb) if h not in shown]
+        if missing: problems.append(f"{nb.name}: {len(missing)} stored figure(s) not shown as images: {missing}")
+
+    # no internal link leads nowhere (files and #anchors), and nothing is loaded from another host
+    for path, page in pages.items():
+        for tag, url in page.links:
+            parts = urlsplit(url)
+            if parts.scheme in ('http', 'https') or url.startswith('//'):
+                if tag != 'a': problems.append(f"{path.relative_to(html)}: <{tag}> loads {url} from another host")
+                continue
+            if parts.scheme or url == '#': continue
+            target = (path.parent / unquote(parts.path)).resolve() if parts.path else path
+            if target.is_dir(): target = target / 'index.html'
+            if not target.is_file():
+                problems.append(f"{path.relative_to(html)}: <{tag}> {url} leads nowhere")
+            elif parts.fragment and target.suffix == '.html' and unquote(parts.fragment) not in pages[target].ids:
+                problems.append(f"{path.relative_to(html)}: {url} has no #{parts.fragment} there")
+
+    # an API page per module, listing every name of its __all__
+    modules = sorted(p.stem for p in (ROOT / 'batch_curation').glob('*.py') if not p.name.startswith('_'))
+    assert sorted(build_docs.module_notebooks(staged['course'] + staged['appendices'])) == modules
+    for m in modules:
+        page = html / 'api' / f'{m}.html'
+        if page not in pages:
+            problems.append(f"no API page for {m}")
+            continue
+        names = module_all(ROOT / 'batch_curation' / f'{m}.py')
+        missing = [n for n in names if f'batch_curation.{m}.{n}' not in pages[page].ids]
+        if missing: problems.append(f"api/{m}.html lacks {missing}")
+    assert not problems, '\n'.join(problems)
+
+    # the sidebar lists the course in filename order, and each course page leads on to the next
+    index = pages[html / 'index.html']
+    order = [h.split('#')[0] for h in index.nav if h.split('#')[0] != 'index.html']
+    course = [build_docs.staged_name(p).with_suffix('.html').as_posix() for p in staged['course']]
+    assert [h for h in order if h in course] == course
+    for a, b in zip(course, course[1:]):
+        assert pages[html / a].next == [b], (a, pages[html / a].next)
+
+    # the download button gives the notebook as it is in nbs/
+    assert (html / '_sources/02_simclr.ipynb').read_bytes() == (build_docs.NBS / '02_simclr.ipynb').read_bytes()
+
+    # math (NT-Xent) is left for MathJax, which the site serves itself
+    page = (html / '02_simclr.html').read_text()
+    assert 'class="math' in page and r'\mathcal{L}' in page  # NT-Xent, left for MathJax to typeset
+    assert '_static/mathjax/tex-chtml.js' in page
+    assert (html / '_static/mathjax/tex-chtml.js').stat().st_size > 100_000
+    assert list((html / '_static/mathjax/output/chtml/fonts/woff-v2').glob('*.woff'))
+
+
+def test_pages_found_by_pattern_in_reading_order(tmp_path):
+    names = ['index.ipynb', '00_data.ipynb', '05b_schemes.ipynb', '05_criteria.ipynb', '05a_planted.ipynb',
+             '10_more.ipynb', 'A2_speed.ipynb', 'A1_cache.ipynb', '_scratch.ipynb', 'checks/02_simclr.ipynb',
+             'checks/_wip.ipynb']
+    for n in names:
+        (tmp_path / n).parent.mkdir(exist_ok=True)
+        (tmp_path / n).write_text('{}')
+    got = {k: [p.relative_to(tmp_path).as_posix() for p in v] for k, v in build_docs.notebook_pages(tmp_path).items()}
+    assert got == {'course': ['00_data.ipynb', '05_criteria.ipynb', '05a_planted.ipynb', '05b_schemes.ipynb',
+                              '10_more.ipynb'],
+                   'appendices': ['A1_cache.ipynb', 'A2_speed.ipynb'], 'checks': ['checks/02_simclr.ipynb']}
+
+
+def test_nbdev_directives_become_tags():
+    assert build_docs.cell_tags('#| hide\nx = 1') == (['remove-cell'], 'x = 1')
+    assert build_docs.cell_tags('#| export\ndef f(): pass') == ([], 'def f(): pass')
+    assert build_docs.cell_tags('#|echo: false\n#| output: false\nplot()') == \
+        (['remove-input', 'remove-output'], 'plot()')
+    assert build_docs.cell_tags('#| code-fold: true\n#| slow\nrun()') == (['hide-input'], 'run()')
+    assert build_docs.cell_tags('#| include: false\ny') == (['remove-cell'], 'y')
+
+
+def test_links_point_at_the_site_or_the_repository(tmp_path):
+    cfg = build_docs.settings()
+    pages = {(build_docs.NBS / '02_simclr.ipynb').resolve(): Path('02_simclr.ipynb'),
+             (build_docs.NBS / 'checks/02_simclr.ipynb').resolve(): Path('checks/02_simclr.ipynb')}
+    stager = build_docs.Stager(tmp_path, pages, cfg)
+    md = stager.markdown('see [the loss](02_simclr.ipynb#nt-xent), `02_simclr`, [configs](../configs), '
+                         '![forest](../results/cifar10-cpu/forest.png), `[not](a link)` and [web](https://x.org)',
+                         build_docs.NBS, Path('index.ipynb'))
+    assert '[the loss](02_simclr.ipynb#nt-xent)' in md
+    assert '[`02_simclr`](02_simclr.ipynb)' in md
+    assert f"[configs]({cfg['git_url']}/tree/{cfg['branch']}/configs)" in md
+    assert '![forest](results/cifar10-cpu/forest.png)' in md and (tmp_path / 'results/cifar10-cpu/forest.png').is_file()
+    assert '`[not](a link)`' in md and '[web](https://x.org)' in md
