@@ -1,4 +1,4 @@
-# Two commands do all set-up on a fresh clone:
+# Each command does all set-up on a fresh clone (make smoke: a first run on synthetic shapes, no data needed):
 #   make train   - create .venv if needed, install, train SimCLR with batch curation (batch selection) on CIFAR-10
 #   make test    - same set-up, then the notebook tests (nbdev_test) and pytest
 #   make docs    - same set-up, then the course website in _docs/html (make docs-check looks at it in Chromium)
@@ -12,7 +12,7 @@ TORCH ?= torch==2.14.1 torchvision==0.29.1
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: FORCE notebooks train test install export check-sync readme report study docs docs-check
+.PHONY: FORCE notebooks smoke train test install export check-sync readme report study docs docs-check
 
 # The TORCH spec asked for: rewritten only when it changes. When it differs from the one installed (.torch-installed),
 # the old build is uninstalled first, since pip keeps an installed torch that satisfies the version (a CUDA 2.14.1 for a
@@ -31,6 +31,10 @@ $(BIN)/.installed: settings.ini setup.py $(BIN)/.torch-spec
 	@touch $@
 
 install: $(BIN)/.installed
+
+# A first run that needs no data and no internet: two epochs on synthetic shapes, a complete run folder in runs/.
+smoke: $(BIN)/.installed
+	$(BIN)/bc_train --preset smoke $(ARGS)
 
 train: $(BIN)/.installed
 	$(BIN)/bc_train --curation batch $(ARGS)
