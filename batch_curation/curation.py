@@ -396,7 +396,7 @@ class LossMaskCB(CurationCB):
                                        # the final probe (`probe_pairs_views`), and as many kept ones; 0: none
                  warmup_epochs:float=1., warmup_steps:int|None=None, scorer:nn.Module|None=None, space:str='z'):
         super().__init__(warmup_epochs, warmup_steps, scorer, space)
-        positives, negatives = (None if v == 'none' else v for v in (positives, negatives))  # config files have no null
+        positives, negatives = (None if v == 'none' else v for v in (positives, negatives))  # TOML has no null: 'none'
         if positives is not None: check_choice('positives', positives, (*PAIR_CRITERIA, 'random'))
         if negatives is not None: check_choice('negatives', negatives, MASK_NEGATIVES)
         if not (0 < pos_quantile < 1 and 0 < neg_quantile < 1):

@@ -54,14 +54,14 @@ def flagged_precision(st:dict, # from `pair_stats`
     return rows
 
 # %% ../nbs/08_insights.ipynb #0e8d0004
-def plot_flagged(rows0:list, # `flagged_precision` of the untrained network
+def plot_flagged(rows_untrained:list, # `flagged_precision` of the untrained network
                  rows:list, # and of the trained one
                  title:str='flagged negatives that are false negatives'):
     "Same-class fraction of flagged negatives, untrained against trained network (rows of `flagged_precision`)."
     fig, ax = plt.subplots(figsize=(8, 3.5))
     labels = [r[0].replace(' most similar', '') for r in rows]
     x = np.arange(len(rows))
-    ax.bar(x - 0.2, [r[2] for r in rows0], 0.4, label='untrained')
+    ax.bar(x - 0.2, [r[2] for r in rows_untrained], 0.4, label='untrained')
     ax.bar(x + 0.2, [r[2] for r in rows], 0.4, label='trained')
     ax.set_xticks(x, labels, rotation=20, fontsize=9)
     ax.set_ylabel('same-class fraction')
@@ -147,12 +147,12 @@ def load_run(run, # folder of a `bc_train` run
     model.load_state_dict(read_checkpoint(run / 'checkpoint.pt')['model'])
     return model.to(device).eval(), cfg, data
 
-def insights_markdown(run, cfg, rds, res:dict, n_batches:int, bs:int)->str:
+def insights_markdown(run, cfg, data, res:dict, n_batches:int, bs:int)->str:
     "The numbers of `run_insights` as Markdown: flagged negatives, and positive similarity against crop IoU."
     summary = Path(run) / 'summary.json'
     summ = json.loads(summary.read_text()) if summary.is_file() else {}
     knn = f", kNN top-1 {100 * summ['knn']:.1f}%" if 'knn' in summ else ''
-    lines = [f"Model: run `{Path(run).name}` ({cfg.model}, {cfg.epochs} epochs on {rds.name}, curation "
+    lines = [f"Model: run `{Path(run).name}` ({cfg.model}, {cfg.epochs} epochs on {data.name}, curation "
              f"`{cfg.curation}`{knn}); {n_batches} augmented batches of {bs} training images. Labels are used for this "
              "analysis only.", '',
              '| negatives | pairs | same-class, untrained net | same-class, trained net |', '|---|---|---|---|']
@@ -168,24 +168,24 @@ def run_insights(run, # folder of a `bc_train` run
                  device='cpu', n_batches:int=20, bs:int=512, # how many augmented batches of which size to look at
                  root=None)->dict: # data folder, as in `load_run`
     "Flagged negatives, similarity against overlap and pictures of pairs for the model of `run`, written to `out`."
-    model, cfg, rds = load_run(run, device, root)
-    dds = dataclasses.replace(rds, train_x=rds.train_x.to(device), train_y=rds.train_y.to(device))
-    st = pair_stats(model, dds, n_batches, bs)
+    model, cfg, data = load_run(run, device, root)
+    on_device = dataclasses.replace(data, train_x=data.train_x.to(device), train_y=data.train_y.to(device))
+    st = pair_stats(model, on_device, n_batches, bs)
     torch.manual_seed(cfg.seed)
-    untrained = build_model(cfg, rds.train_x.shape[-1]).to(device).eval()
-    rows, rows0 = flagged_precision(st), flagged_precision(pair_stats(untrained, dds, n_batches, bs))
+    untrained = build_model(cfg, data.train_x.shape[-1]).to(device).eval()
+    rows, rows_untrained = flagged_precision(st), flagged_precision(pair_stats(untrained, on_device, n_batches, bs))
     r, bins = overlap_table(st)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    figs = {'flagged.png': plot_flagged(rows0, rows), 'overlap.png': plot_overlap(st),
-            'worst_positives.png': show_positives(rds, st, worst=True),
-            'best_positives.png': show_positives(rds, st, worst=False),
-            'similar_negatives.png': show_negatives(rds, st)}
+    figs = {'flagged.png': plot_flagged(rows_untrained, rows), 'overlap.png': plot_overlap(st),
+            'worst_positives.png': show_positives(data, st, worst=True),
+            'best_positives.png': show_positives(data, st, worst=False),
+            'similar_negatives.png': show_negatives(data, st)}
     for name, fig in figs.items():
         fig.savefig(out / name, dpi=100, bbox_inches='tight')
         plt.close(fig)
-    res = dict(flagged=rows, flagged_untrained=rows0, overlap_r=r, overlap_bins=bins)
-    (out / 'insights.md').write_text(insights_markdown(run, cfg, rds, res, n_batches, bs))
+    res = dict(flagged=rows, flagged_untrained=rows_untrained, overlap_r=r, overlap_bins=bins)
+    (out / 'insights.md').write_text(insights_markdown(run, cfg, data, res, n_batches, bs))
     return res
 
 # %% ../nbs/08_insights.ipynb #0e8d0007

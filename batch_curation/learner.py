@@ -131,6 +131,7 @@ class Step:
             return '{' + ', '.join(v) + '}' if isinstance(v, dict) else repr(v)
         return 'Step(' + ', '.join(f"{k}={show(v)}" for k, v in vars(self).items() if v is not None) + ')'
 
+# %% ../nbs/04_learner.ipynb #510fbdca
 def draw_views(step:Step, images:torch.Tensor, augment, generator)->Step:
     "Fill `step` with its images, two views of each, the views' parameters and their normalisation."
     step.images = images[step.idx]

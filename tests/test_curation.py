@@ -7,7 +7,7 @@ from batch_curation.data import procedural_dataset, DeviceBatches
 from batch_curation.augment import SimCLRAugment
 from batch_curation.simclr import SimCLRModel, conv_backbone, simclr_head, NTXentLoss
 from batch_curation.learner import (Learner, Callback, LossRecorderCB, RecorderCB, MetricsFileCB, CheckpointCB,
-                                    MixedPrecisionCB, CancelFitException, Step, describe_metric)
+                                    MixedPrecisionCB, CancelFitException, Step, describe_metric, ORDER)
 from batch_curation.criteria import *
 from batch_curation.criteria import _psd_sqrt
 from batch_curation.curation import *
@@ -118,7 +118,7 @@ def test_likely_false_negatives_keeps_a_negative_per_image():
 # --- schemes on a stand-in learner -----------------------------------------------------------------------------
 
 def stand_in(B=16, n=64, y=None):
-    return SimpleNamespace(batches=DeviceBatches(torch.zeros(n, 3, 2, 2, dtype=torch.uint8), B, y=y), epoch=0, iter=0,
+    return SimpleNamespace(batches=DeviceBatches(torch.zeros(n, 3, 2, 2, dtype=torch.uint8), B, y=y), epoch=0, n_epochs=2, iter=0,
                            device=torch.device('cpu'), memory_format=torch.contiguous_format, epoch_log={})
 
 
@@ -147,7 +147,7 @@ def test_pair_selection_keeps_the_best_pairs_and_subsets_everything():
 
 def test_pair_selection_pool_too_large():
     cb = PairSelectionCB(pool_factor=3, warmup_steps=0)
-    l = cb.learn = stand_in(B=16, n=32); cb.before_fit(); l.idx = torch.arange(16)
+    l = cb.learn = stand_in(B=16, n=32); cb.before_fit(); l.step = Step(torch.arange(16))
     with pytest.raises(ValueError, match='pool of 48 images needs more than the 32'): cb.before_batch()
 
 
@@ -159,11 +159,11 @@ def test_loss_mask_fixed_overlap_threshold_and_combination_with_oracle():
     for cb in (mask, orc): cb.learn = l; cb.before_fit(); cb.before_epoch()
     boxes = torch.tensor([[0., 0., 10., 10.]]).repeat(16, 1)
     shifted = boxes + torch.linspace(0, 10, 16)[:, None] * torch.tensor([1., 0., 1., 0.])
-    l.z1 = l.z2 = torch.randn(16, 4); l.idx = torch.arange(16); l.loss_kwargs = {}
-    l.p1, l.p2 = {'box': boxes}, {'box': shifted}
+    z = torch.randn(16, 4)
+    l.step = Step(torch.arange(16), p1={'box': boxes}, p2={'box': shifted}, z1=z, z2=z)
     mask.after_predict(); orc.after_predict()
-    assert torch.equal(l.loss_kwargs['pos_weight'], (box_iou(boxes, shifted) >= 0.5).float())
-    assert torch.equal(l.loss_kwargs['neg_mask'], (y[:, None] == y[None]).fill_diagonal_(False))
+    assert torch.equal(l.step.loss_kwargs['pos_weight'], (box_iou(boxes, shifted) >= 0.5).float())
+    assert torch.equal(l.step.loss_kwargs['neg_mask'], (y[:, None] == y[None]).fill_diagonal_(False))
     mask.after_epoch(); orc.after_epoch()
     assert l.epoch_log['oracle_neg_masked'] == pytest.approx(3 / 15)
     assert l.epoch_log['mask_pos_masked'] == pytest.approx(1 - (box_iou(boxes, shifted) >= 0.5).float().mean().item())
@@ -242,7 +242,7 @@ def test_image_pool_trains_the_best_candidate_and_requeues_the_rest():
     picks = []
     orig = sel.record
     def record(cands, prefs, best, thr):
-        picks.append(([c['idx'].clone() for c in cands], prefs, best))
+        picks.append(([c.idx.clone() for c in cands], prefs, best))
         return orig(cands, prefs, best, thr)
     sel.record = record
     learn.fit(1)
