@@ -155,7 +155,8 @@ def selection_stats(scores:list, # batch scores of the candidates, in the order 
         stats.update(_gap=scores[best] - sum(rest) / len(rest), _chosen=best + 1)
     return stats
 
-def selection_epoch_stats(window:'RunningQuantile', times_trained:torch.Tensor, sign:float, sums:dict, counts:dict)->dict:
+def selection_epoch_stats(window:'RunningQuantile', times_trained:torch.Tensor, sign:float,
+                          sums:dict, counts:dict)->dict:
     "What batch selection logs of an epoch besides its per-step means: the window, how often each image trained."
     n, log = times_trained, {}
     for q, v in zip((10, 50, 90), window.quantile([.1, .5, .9]).tolist()): log[f'sel_window_q{q}'] = sign * v
@@ -171,7 +172,8 @@ def check_selection(score, pool, threshold, quantile, threshold_value, tries, re
     check_choice('score', score, BATCH_CRITERIA)
     for name, value, choices in (('pool', pool, POOLS), ('threshold', threshold, THRESHOLDS),
                                  ('rejected', rejected, REJECTED)): check_choice(name, value, choices)
-    if not 0 < quantile < 1 or tries < 1: raise ValueError(f"quantile={quantile} must be in (0, 1) and tries={tries} >= 1")
+    if not 0 < quantile < 1 or tries < 1:
+        raise ValueError(f"quantile={quantile} must be in (0, 1) and tries={tries} >= 1")
     if threshold == 'fixed' and threshold_value is None:
         raise ValueError("threshold='fixed' needs threshold_value (in batch_score units, e.g. -0.3 for a Fréchet "
                          "distance of 0.3)")
@@ -231,8 +233,10 @@ class BatchSelectionCB(CurationCB):
         "The step to train on: `first` if its score `s` passes the threshold, else the best of `tries` candidates."
         thr = None
         if self.threshold != 'best':
-            thr = self.window.quantile(self.quantile) if self.threshold == 'window' else self.sign * self.threshold_value
-            first_score, thr = torch.stack([s, torch.as_tensor(thr, device=s.device)]).tolist()  # host sync: the decision
+            thr = (self.window.quantile(self.quantile) if self.threshold == 'window'
+                   else self.sign * self.threshold_value)
+            # host sync: the decision
+            first_score, thr = torch.stack([s, torch.as_tensor(thr, device=s.device)]).tolist()
             if first_score >= thr: return self.record([first], [first_score], 0, thr)
         cands, scores = [first], [s]
         for _ in range(self.tries - 1):
@@ -290,8 +294,8 @@ class PairSelectionCB(CurationCB):
         if not self.active: return
         extra = math.ceil(self.pool_factor * self.B) - self.B
         if extra > n - self.B:
-            raise ValueError(f"pool_factor={self.pool_factor}: a pool of {self.B + extra} images needs more than the {n} "
-                             "there are")
+            raise ValueError(f"pool_factor={self.pool_factor}: a pool of {self.B + extra} images needs more than "
+                             f"the {n} there are")
         key = torch.rand(n, generator=self.gen, device=self.learn.device)
         key[step.idx] = 2.  # never an image twice
         step.idx = torch.cat([step.idx, key.topk(extra, largest=False).indices])
@@ -304,7 +308,8 @@ class PairSelectionCB(CurationCB):
         keep = (self.sign * s).topk(self.B).indices.sort().values
         self.log(from_pool=(keep >= self.B).float().mean(), score_kept=s[keep].mean(), score_pool=s.mean())
         if self.n_classes is not None:  # which classes the selection drops, against how often they are in the pool
-            y, dropped = self.learn.batches.y[step.idx], torch.ones(len(step), dtype=torch.bool, device=self.learn.device)
+            y = self.learn.batches.y[step.idx]
+            dropped = torch.ones(len(step), dtype=torch.bool, device=self.learn.device)
             dropped[keep] = False
             self.log(_pool_by_class=torch.bincount(y, minlength=self.n_classes),
                      _dropped_by_class=torch.bincount(y[dropped], minlength=self.n_classes))
@@ -356,7 +361,7 @@ def crop_iou_stats(iou:torch.Tensor, dropped:torch.Tensor)->dict:
     return out
 
 def mask_epoch_stats(sums:dict)->dict:
-    "Per epoch, from the sums: the same-class share of masked negatives, and the crop IoU of dropped and kept positives."
+    "Per epoch, from the sums: the same-class share of masked negatives, the crop IoU of dropped and kept positives."
     log, flagged = {}, float(sums.get('_flagged', 0.))
     if flagged: log['mask_neg_same_class'] = float(sums['_flagged_same']) / flagged
     for name in ('dropped', 'kept'):
@@ -401,7 +406,8 @@ class LossMaskCB(CurationCB):
         if negatives is not None: check_choice('negatives', negatives, MASK_NEGATIVES)
         if not (0 < pos_quantile < 1 and 0 < neg_quantile < 1):
             raise ValueError(f"pos_quantile={pos_quantile} and neg_quantile={neg_quantile} must be in (0, 1)")
-        self.positives, self.pos_quantile, self.pos_threshold, self.sign = positives, pos_quantile, pos_threshold, preference(prefer)
+        self.positives, self.pos_quantile, self.pos_threshold = positives, pos_quantile, pos_threshold
+        self.sign = preference(prefer)
         self.negatives, self.neg_quantile, self.probe_pairs, self.seed = negatives, neg_quantile, probe_pairs, seed
         self.pos_window, self.neg_window = RunningQuantile(window, 1024, seed), RunningQuantile(window, 1024, seed + 1)
         self.random_gen, self.probe = None, ProbePairs(probe_pairs)  # 'random' scores: the scheme's own generator
@@ -425,7 +431,8 @@ class LossMaskCB(CurationCB):
         if self.positives == 'random': s = self.sign * random_scores(len(e1), self.random_gen, pairs=True)
         else: s = self.sign * pair_score(self.positives, e1, e2, step)
         self.pos_window.push(s)
-        t = self.pos_window.quantile(self.pos_quantile) if self.pos_threshold is None else self.sign * self.pos_threshold
+        t = (self.pos_window.quantile(self.pos_quantile) if self.pos_threshold is None
+             else self.sign * self.pos_threshold)
         if not active: return
         weight = (s >= t).float()
         step.add_loss_kwargs(pos_weight=weight)
@@ -436,7 +443,8 @@ class LossMaskCB(CurationCB):
             self.probe.add(step, weight == 0)
     def mask_negatives(self, step:Step, e1, e2, active:bool):
         "Mask the negative pairs more similar than the threshold (each image keeps one negative)."
-        S = negative_similarity(e1, e2) if self.negatives == 'similarity' else random_scores(len(e1), self.random_gen, False)
+        S = (negative_similarity(e1, e2) if self.negatives == 'similarity'
+             else random_scores(len(e1), self.random_gen, pairs=False))
         self.neg_window.push(S)
         if not active: return
         t = self.neg_window.quantile(self.neg_quantile)
@@ -551,9 +559,11 @@ def make_curation(name:str, # one of `SCHEMES`
     return [cls(**kw)] + ([HuberPositiveCB(hw, hd)] if hw else [])
 
 # %% ../nbs/05b_schemes.ipynb #6fd4c0e8
-register_metrics('CurationCB', {'{scheme}_active': ("1 on the steps where the scheme acted (0 during its warm-up)", 'fraction')})
+register_metrics('CurationCB', {
+    '{scheme}_active': ("1 on the steps where the scheme acted (0 during its warm-up)", 'fraction')})
 register_metrics('BatchSelectionCB', {
-    'sel_reject_rate': ("fraction of steps that trained on another candidate than the first drawn", 'fraction', 'batches changed'),
+    'sel_reject_rate': ("fraction of steps that trained on another candidate than the first drawn", 'fraction',
+                        'batches changed'),
     'sel_drawn': ("fraction of steps that drew more candidates", 'fraction'),
     'sel_extra_forwards': ("forward passes per step beyond the first (the cost)", 'passes', 'extra forwards / step'),
     'sel_score_first': ("batch score of the first-drawn candidate", 'score'),

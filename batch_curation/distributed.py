@@ -226,5 +226,6 @@ class DistributedCB(Callback):
             return
         if self.pending is not None and len(self.pending) == self.world:
             self.own_gen.set_state(self.pending[self.rank].cpu())
-        else: self.own_gen.manual_seed(self.own_gen.initial_seed() + 1_000_003 * (self.learn.start_epoch + 1) + self.rank)
+        else:  # a fresh generator per rank: correct, not a bit-exact continuation
+            self.own_gen.manual_seed(self.own_gen.initial_seed() + 1_000_003 * (self.learn.start_epoch + 1) + self.rank)
         self.first_epoch, self.pending = False, None

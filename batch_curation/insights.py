@@ -201,7 +201,7 @@ def detectors(kind:str)->list: # (what flags, metrics.jsonl key prefix, arms it 
             ('label oracle: masked negatives', 'plant_fn_masked', 'oracle')]
 
 def planted_arm(arm:str)->dict:
-    "The parts of a planted arm's name: 'fp30-batch-images' -> cell 'fp30', kind 'fp', rate 30 (%), scheme 'batch-images'."
+    "The parts of a planted arm's name: 'fp30-batch-images' -> cell 'fp30', kind 'fp', rate 30 (%), the rest."
     m = re.fullmatch(r'((fp|fn)(\d+))-(.+)', arm)
     if m is None: return dict(cell=arm.split('-')[0], kind=arm[:2], rate=None, scheme=arm)
     return dict(cell=m.group(1), kind=m.group(2), rate=int(m.group(3)), scheme=m.group(4))
@@ -212,7 +212,8 @@ def detection_table(runs:list)->list: # from `load_runs` on a folder of planted 
     "Per planted cell and criterion: precision and recall in the last epochs, the chance level; r for batch scores."
     rows = []
     for cell in sorted({_planted_cell(r['arm']) for r in runs}, key=lambda c: (c[:2] != 'fp', c)):
-        kind, in_cell = planted_arm(cell + '-')['kind'], [r for r in runs if _planted_cell(r['arm']) == cell and r['history']]
+        kind = planted_arm(cell + '-')['kind']
+        in_cell = [r for r in runs if _planted_cell(r['arm']) == cell and r['history']]
         for name, key, arm in detectors(kind):
             last = [r['history'][-1] for r in in_cell if arm in r['arm'] and f'{key}_precision' in r['history'][-1]]
             if last: rows.append(dict(cell=cell, criterion=name, runs=len(last),

@@ -106,7 +106,8 @@ class Step:
     def add_loss_kwargs(self, pos_weight=None, neg_mask=None):
         "Add loss arguments, combining with what other schemes put there: weights multiply, masks add up."
         kw = self.loss_kwargs
-        if pos_weight is not None: kw['pos_weight'] = pos_weight * kw['pos_weight'] if 'pos_weight' in kw else pos_weight
+        if pos_weight is not None:
+            kw['pos_weight'] = pos_weight * kw['pos_weight'] if 'pos_weight' in kw else pos_weight
         if neg_mask is not None: kw['neg_mask'] = neg_mask | kw['neg_mask'] if 'neg_mask' in kw else neg_mask
 
     def rows(self, keep)->'Step':
@@ -213,7 +214,7 @@ class Learner:
 
     def fit(self, n_epochs, # train until this many epochs are done (a resumed run continues towards it)
             cbs=()): # extra callbacks for this fit only
-        "Train for `n_epochs`; returns the per-epoch logs (`learn.history`: of this fit, or of the whole run when resumed)."
+        "Train for `n_epochs`; returns the per-epoch logs (`learn.history`: of this fit, or of a whole resumed run)."
         if n_epochs < 1: raise ValueError(f"n_epochs={n_epochs}: train for at least one epoch")
         self.n_epochs, extra = n_epochs, list(cbs)
         self.add_cbs(*extra)
@@ -595,12 +596,14 @@ def simclr_learner(model, # images -> (h, z), e.g. `SimCLRModel`
     "A `Learner` with the standard callbacks and no run folder: `fit` returns the per-epoch logs."
     dev = pick_device(device or 'auto')
     batches = DeviceBatches(data.train_x, batch_size, y=data.train_y, seed=seed, device=dev)
-    std = [DeviceCB(), LRScheduleCB(warmup_epochs), RecorderCB(), NonFiniteCB(check_every=1 if dev.type == 'cpu' else 20)]
+    std = [DeviceCB(), LRScheduleCB(warmup_epochs), RecorderCB(),
+           NonFiniteCB(check_every=1 if dev.type == 'cpu' else 20)]
     if knn_every: std.append(KnnCB(data, every=knn_every, k=min(knn_k, len(data.train_x)), temperature=knn_t))
     std.append(ChannelsLastCB())  # faster convolutions on GPUs and CPUs alike (1.5x for a small conv net on a CPU)
     if dev.type == 'cuda': std.append(MixedPrecisionCB())
     if compile: std.append(CompileCB())
     if progress: std.append(ProgressCB())
-    return Learner(model, batches, augment or SimCLRAugment(size=data.train_x.shape[-1]), loss_func or NTXentLoss(temperature),
-                   make_optimizer(optimizer, momentum, weight_decay), lr=lr if lr is not None else 0.06 * batch_size / 128,
-                   cbs=[*std, *cbs], seed=seed if view_seed is None else view_seed)
+    return Learner(model, batches, augment or SimCLRAugment(size=data.train_x.shape[-1]),
+                   loss_func or NTXentLoss(temperature), make_optimizer(optimizer, momentum, weight_decay),
+                   lr=lr if lr is not None else 0.06 * batch_size / 128, cbs=[*std, *cbs],
+                   seed=seed if view_seed is None else view_seed)

@@ -120,7 +120,7 @@ class PlantedPairsCB(Callback):
     def cleanup_fit(self): self.learn.stages.pop('draw_views', None)
 
     def draw_views(self, step:Step, generator=None)->Step:
-        "The learner's draw, planted: negatives into the step's images (not again for new views of them), then positives."
+        "The learner's draw, planted: negatives into the images (not again for new views of them), then positives."
         if self.fn and step.new_images: step.idx = plant_false_negatives(step.idx, self.fn, self.gen)
         self.learn.local_draw_views(step, generator)
         if self.fp:
@@ -142,13 +142,15 @@ class PlantedPairsCB(Callback):
             share = t.float().mean() if t.ndim else t
             add_up(self.sums, **{f'plant_{kind}_rate': share})
             for name in self.batch_scores:
-                self.corr.setdefault(f'plant_{kind}_r_{name}', _Corr()).add(share.float(), batch_score(name, z1, z2).float())
+                corr = self.corr.setdefault(f'plant_{kind}_r_{name}', _Corr())
+                corr.add(share.float(), batch_score(name, z1, z2).float())
         add_up(self.sums, _steps=1)
 
     def after_epoch(self):
         log, steps = self.learn.epoch_log, self.sums.get('_steps', 0)
         for kind in ('fp', 'fn'):
-            if f'plant_{kind}_rate' in self.sums: log[f'plant_{kind}_rate'] = float(self.sums[f'plant_{kind}_rate']) / steps
+            if f'plant_{kind}_rate' in self.sums:
+                log[f'plant_{kind}_rate'] = float(self.sums[f'plant_{kind}_rate']) / steps
         for prefix in [f'plant_fp_{name}' for name in PAIR_CRITERIA] + ['plant_fn_similarity']:
             if f'{prefix}_hits' in self.sums: _finish_detection(self.sums, log, prefix)
         for k, c in self.corr.items(): log[k] = c.value()
@@ -196,10 +198,10 @@ def planted_callbacks(false_positives:float=0., false_negatives:float=0., seed:i
     return [PlantedPairsCB(false_positives, false_negatives, seed), PlantedOutcomeCB(negatives=false_negatives > 0)]
 
 register_metrics('PlantedPairsCB', {
-    'plant_{kind}_rate': ("share of the positive pairs (fp) or of the negative pairs (fn) planted, as drawn", 'fraction'),
+    'plant_{kind}_rate': ("share of the positive (fp) or of the negative (fn) pairs planted, as drawn", 'fraction'),
     'plant_fp_drawn_rate': ("planted share of the positive pairs of every candidate drawn, a scheme's extra ones too",
                             'fraction'),
-    'plant_{kind}_{criterion}_precision': ("share of the pairs the criterion flags that were planted (chance: the rate)",
+    'plant_{kind}_{criterion}_precision': ("share of the pairs a criterion flags that were planted (chance: the rate)",
                                            'fraction'),
     'plant_{kind}_{criterion}_recall': ("share of the planted pairs that the criterion flags", 'fraction'),
     'plant_{kind}_r_{criterion}': ("correlation over the epoch's batches of a batch criterion with the planted share",

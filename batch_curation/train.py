@@ -307,10 +307,11 @@ class LossClampCB(Callback):
     def after_epoch(self):
         if self.steps: self.learn.epoch_log['loss_clamped'] = float(self.total) / self.steps
 
-register_metrics('LossClampCB', {'loss_clamped': ("fraction of anchors whose negatives' estimate DCL or HCL floored", 'fraction')})
+register_metrics('LossClampCB', {
+    'loss_clamped': ("fraction of anchors whose negatives' estimate DCL or HCL floored", 'fraction')})
 
 def build_learner(c:TrainConfig, ds:ImageDataset, run_dir, resume=False, progress=True,
-                  device=None): # this process's device; under torchrun the one `init_distributed` gave (default: c.device)
+                  device=None): # this process's device: under torchrun what `init_distributed` gave; default c.device
     "`simclr_learner` with the settings of `c` and every callback of a training run (under torchrun: this rank's)."
     rank, world, _ = world_info()  # torchrun's ranks (see 06_distributed), or (0, 1) alone
     if device is None: device = init_distributed(c.device) if world > 1 else pick_device(c.device)
