@@ -14,9 +14,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
-from fastcore.basics import patch
 from .data import pick_device
-from .learner import Callback, CompileCB, DRAWN
+from .learner import Callback, CompileCB, Step, ORDER
 from .simclr import nt_xent
 
 # %% ../nbs/06_distributed.ipynb #bd08e3ea
@@ -160,8 +159,8 @@ def gradient_check(model:nn.Module, # images -> (h, z), on this rank's device
 
 # %% ../nbs/06_distributed.ipynb #6b11e822
 class DistributedCB(Callback):
-    "Data-parallel training over the process group: a DDP model, a shard of views per rank, the global batch after it."
-    order = -6  # after DeviceCB, ChannelsLastCB and CompileCB; before curation and the loss
+    "Data-parallel training over the process group: a DDP model, a shard of views per rank, the global step after it."
+    order = ORDER['DistributedCB']
     def __init__(self, sync_bn:bool=True, # CUDA: BatchNorm statistics over the global batch (SyncBatchNorm)
                  **ddp_kwargs): # passed on to DistributedDataParallel
         self.sync_bn, self.ddp_kwargs, self.pending, self.aug_states = sync_bn, ddp_kwargs, None, None
@@ -183,68 +182,50 @@ class DistributedCB(Callback):
         cc = next((cb for cb in learn.cbs if isinstance(cb, CompileCB)), None)
         learn.model_fn = torch.compile(ddp, **cc.kwargs) if cc else ddp
         self.own_gen, self.first_epoch = learn.aug_gen, True
-        learn.stages.update(draw_views=self.draw_views, forward=self.forward)
+        learn.stages.update(draw_views=self.draw_views, embed=self.embed)
+    def cleanup_fit(self):
+        "Give the learner its own stages and plain model back."
+        for k in ('draw_views', 'embed'): self.learn.stages.pop(k, None)
+        self.learn.model_fn = self.learn.model
 
-# %% ../nbs/06_distributed.ipynb #928a632b
-@patch
-def cleanup_fit(self:DistributedCB):
-    "Give the learner its own methods and plain model back."
-    for k in ('draw_views', 'forward'): self.learn.stages.pop(k, None)
-    self.learn.model_fn = self.learn.model
+    def draw_views(self, step:Step, generator=None)->Step:
+        "Views of this rank's slice of the global batch `step.idx`."
+        if len(step) < self.world:
+            raise ValueError(f"a batch of {len(step)} images cannot be split over {self.world} processes")
+        sizes = shard_sizes(len(step), self.world)
+        rows = slice(sum(sizes[:self.rank]), sum(sizes[:self.rank + 1]))
+        if step.redrawn:  # a scheme's generator, in the same state on every rank: the whole batch, then this slice
+            part = self.learn.local_draw_views(Step(step.idx), generator).rows(rows)
+        else: part = self.learn.local_draw_views(Step(step.idx[rows]), generator)  # this rank's own generator
+        step.take_views(part)
+        return step
 
-# %% ../nbs/06_distributed.ipynb #c47fd754
-@patch
-def draw_views(self:DistributedCB):
-    "Views of this rank's slice of the global batch `learn.idx`."
-    learn, idx = self.learn, self.learn.idx
-    if len(idx) < self.world:
-        raise ValueError(f"a batch of {len(idx)} images cannot be split over {self.world} processes")
-    if learn.aug_gen is self.own_gen:  # this rank's own generator: augment its slice only
-        learn.idx = shard(idx, self.rank, self.world)
-        try: learn.local_draw_views()
-        finally: learn.idx = idx
-    else:  # a scheme's generator, in the same state on every rank: augment the whole batch, keep this rank's slice
-        learn.local_draw_views()
-        for k in DRAWN: setattr(learn, k, shard(getattr(learn, k), self.rank, self.world))
+    def embed(self, step:Step)->Step:
+        "This rank's forward pass, then the global step: `z1, z2` with gradients, everything else without."
+        self.learn.local_embed(step)
+        sizes = shard_sizes(len(step), self.world)
+        step.z1, step.z2 = gather_pairs(step.z1, step.z2, sizes)
+        keys = [k for k, v in step.p1.items() if torch.is_tensor(v) and v.ndim and len(v) == len(step.v1)]
+        rows = all_gather_rows([torch.cat([step.h1, step.h2], 1), step.images, step.v1, step.v2,
+                                *(step.p1[k] for k in keys), *(step.p2[k] for k in keys)], sizes)
+        step.h1, step.h2 = rows[0].chunk(2, dim=1)
+        step.images, step.v1, step.v2 = rows[1:4]
+        step.p1 = {**step.p1, **dict(zip(keys, rows[4:4 + len(keys)]))}
+        step.p2 = {**step.p2, **dict(zip(keys, rows[4 + len(keys):]))}
+        return step
 
-# %% ../nbs/06_distributed.ipynb #6b0d7f4d
-@patch
-def forward(self:DistributedCB):
-    "This rank's forward pass, then the global batch: `z1, z2` with gradients, everything else without."
-    learn = self.learn
-    learn.local_forward()
-    sizes = shard_sizes(len(learn.idx), self.world)
-    learn.z1, learn.z2 = gather_pairs(learn.z1, learn.z2, sizes)
-    images = [k for k in DRAWN if torch.is_tensor(getattr(learn, k))]  # xb, v1, v2; p1 and p2 are dicts
-    keys = [k for k, v in learn.p1.items() if torch.is_tensor(v) and v.ndim and len(v) == len(learn.v1)]
-    params = [*(learn.p1[k] for k in keys), *(learn.p2[k] for k in keys)]
-    rows = all_gather_rows([torch.cat([learn.h1, learn.h2], 1), *(getattr(learn, k) for k in images), *params], sizes)
-    learn.h1, learn.h2 = rows[0].chunk(2, dim=1)
-    for i, k in enumerate(images, 1): setattr(learn, k, rows[i])
-    first = 1 + len(images)
-    learn.p1 = {**learn.p1, **dict(zip(keys, rows[first:first + len(keys)]))}
-    learn.p2 = {**learn.p2, **dict(zip(keys, rows[first + len(keys):]))}
-    learn.h, learn.z = torch.cat([learn.h1, learn.h2]), torch.cat([learn.z1, learn.z2])
-
-# %% ../nbs/06_distributed.ipynb #b0e21582
-@patch
-def after_epoch(self:DistributedCB):  # order -6: before CheckpointCB saves
-    self.aug_states = [None] * self.world
-    dist.all_gather_object(self.aug_states, self.own_gen.get_state())
-
-@patch
-def state_dict(self:DistributedCB): return {'aug_states': self.aug_states}
-@patch
-def load_state_dict(self:DistributedCB, sd): self.pending = sd['aug_states']
-
-@patch
-def before_epoch(self:DistributedCB):
-    "On the first epoch of a resumed run, put this rank's view generator back."
-    learn = self.learn
-    if not self.first_epoch or learn.start_epoch == 0:
-        self.first_epoch = False
-        return
-    if self.pending is not None and len(self.pending) == self.world:
-        self.own_gen.set_state(self.pending[self.rank].cpu())
-    else: self.own_gen.manual_seed(self.own_gen.initial_seed() + 1_000_003 * (learn.start_epoch + 1) + self.rank)
-    self.first_epoch, self.pending = False, None
+    def after_epoch(self):  # before CheckpointCB saves (`ORDER`)
+        self.aug_states = [None] * self.world
+        dist.all_gather_object(self.aug_states, self.own_gen.get_state())
+    def state_dict(self): return {'aug_states': self.aug_states}
+    def load_state_dict(self, sd): self.pending = sd['aug_states']
+    def before_epoch(self):
+        "On the first epoch of a resumed run, put this rank's view generator back."
+        if not self.first_epoch or self.learn.start_epoch == 0:
+            self.first_epoch = False
+            return
+        if self.pending is not None and len(self.pending) == self.world:
+            self.own_gen.set_state(self.pending[self.rank].cpu())
+        else:  # a fresh generator per rank: correct, not a bit-exact continuation
+            self.own_gen.manual_seed(self.own_gen.initial_seed() + 1_000_003 * (self.learn.start_epoch + 1) + self.rank)
+        self.first_epoch, self.pending = False, None

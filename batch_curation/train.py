@@ -22,7 +22,7 @@ from .simclr import resnet_backbone, conv_backbone, simclr_head, SimCLRModel, ma
 from .evaluate import evaluate_backbone
 from .learner import *
 from .curation import make_curation, plot_curation, CURATION_PLOT_KEYS
-from .planted import planted_callbacks
+from .planted import planted_callbacks, check_plant_rate
 from .distributed import init_distributed, world_info, is_main_process, DistributedCB
 try: import fcntl
 except ImportError: fcntl = None  # no flock (Windows): run folders are not locked there
@@ -135,14 +135,13 @@ def check_config(c:TrainConfig):
     for k in ('lr', 'temperature', 'knn_t'):
         if getattr(c, k) is not None and not getattr(c, k) > 0: raise ValueError(f"{k}={getattr(c, k)}: must be > 0")
     if not c.momentum < 1: raise ValueError(f"momentum={c.momentum}: must be in [0, 1)")
-    for k in ('plant_false_positives', 'plant_false_negatives'):
-        if not 0 <= getattr(c, k) <= 0.5: raise ValueError(f"{k}={getattr(c, k)}: plant a fraction between 0 and 0.5")
+    check_plant_rate('plant_false_positives', c.plant_false_positives)
+    check_plant_rate('plant_false_negatives', c.plant_false_negatives)
     if c.warmup_epochs and c.warmup_epochs >= c.epochs:
         raise ValueError(f"warmup_epochs={c.warmup_epochs}: must be fewer than epochs={c.epochs}")
     if c.model != 'conv' and c.model not in RESNETS:
         raise ValueError(f"unknown model {c.model!r}; choose 'conv' or one of {', '.join(RESNETS)}")
-    if c.optimizer not in ('sgd', 'lars'):
-        raise ValueError(f"unknown optimizer {c.optimizer!r}; choose 'sgd' or 'lars'")
+    make_optimizer(c.optimizer)  # names the optimizers there are
     for k in ('data', 'root', 'out'):
         if not getattr(c, k).strip(): raise ValueError(f"{k}={getattr(c, k)!r}: must not be empty")
     if c.name is not None and (c.name in ('', '.', '..') or Path(c.name).name != c.name):
@@ -199,8 +198,7 @@ def check_run_dir(run_dir:Path, c:TrainConfig, resume=False)->tuple:
         check_new_run_dir(run_dir)
         return 0, None
     ck = run_dir / 'checkpoint.pt'
-    try: s = torch.load(ck, map_location='cpu', weights_only=False)
-    except Exception as e: raise ValueError(f"cannot read checkpoint {ck}: {type(e).__name__}: {e}") from None
+    s = read_checkpoint(ck)
     if not isinstance(s, dict) or not {'epoch', 'model', 'cbs'} <= set(s):
         raise ValueError(f"{ck}: not a bc_train checkpoint")
     trained, now = s['cbs'].get('RunSettingsCB', {}).get('config', {}), asdict(c)
@@ -303,29 +301,25 @@ def build_model(c:TrainConfig, image_size:int):
 # %% ../nbs/07_train.ipynb #21799a87
 class LossClampCB(Callback):
     "Log `loss_clamped`: the fraction of anchors whose negatives' estimate DCL or HCL floored, per step, this epoch."
-    order = 11  # beside the recorder
+    order = ORDER['LossClampCB']
     def before_epoch(self): self.total, self.steps = 0., 0
     def after_loss(self): self.total, self.steps = self.total + self.learn.loss_func.clamped, self.steps + 1
     def after_epoch(self):
         if self.steps: self.learn.epoch_log['loss_clamped'] = float(self.total) / self.steps
 
-def build_learner(c:TrainConfig, ds:ImageDataset, run_dir, resume=False, progress=True):
-    "A Learner with every callback of a training run (under torchrun: this rank's learner)."
+register_metrics('LossClampCB', {
+    'loss_clamped': ("fraction of anchors whose negatives' estimate DCL or HCL floored", 'fraction')})
+
+def build_learner(c:TrainConfig, ds:ImageDataset, run_dir, resume=False, progress=True,
+                  device=None): # this process's device: under torchrun what `init_distributed` gave; default c.device
+    "`simclr_learner` with the settings of `c` and every callback of a training run (under torchrun: this rank's)."
     rank, world, _ = world_info()  # torchrun's ranks (see 06_distributed), or (0, 1) alone
-    dev = init_distributed(c.device) if world > 1 else pick_device(c.device)
+    if device is None: device = init_distributed(c.device) if world > 1 else pick_device(c.device)
     torch.manual_seed(c.seed)  # the initial weights come from torch's global generator
     model = build_model(c, ds.train_x.shape[-1])
     aug = SimCLRAugment(size=ds.train_x.shape[-1], scale=(c.crop_scale_min, 1.0), gray_p=c.gray_p, jitter_p=c.jitter_p)
-    batches = DeviceBatches(ds.train_x, c.batch_size, y=ds.train_y, seed=c.seed, device=dev)
-    cbs = [DeviceCB(), LRScheduleCB(c.warmup_epochs), RecorderCB(),
-           NonFiniteCB(check_every=1 if dev.type == 'cpu' else 20),
-           RunCheckpointCB(run_dir, c.checkpoint_every, resume, save=rank == 0), RunSettingsCB(c)]
-    if rank == 0:  # rank 0 writes
-        cbs += [KnnCB(ds, every=c.knn_every, k=c.knn_k, temperature=c.knn_t), MetricsFileCB(run_dir)]
-    cbs.append(ChannelsLastCB())  # faster convolutions on GPUs and CPUs alike (1.5x for the `quick` conv net on a CPU)
-    if dev.type == 'cuda': cbs.append(MixedPrecisionCB())
-    if c.compile: cbs.append(CompileCB())
-    if progress and rank == 0: cbs.append(ProgressCB())
+    cbs = [RunCheckpointCB(run_dir, c.checkpoint_every, resume, save=rank == 0), RunSettingsCB(c)]
+    if rank == 0: cbs.append(MetricsFileCB(run_dir))  # rank 0 writes
     if world > 1: cbs.append(DistributedCB(sync_bn=c.sync_bn))
     cargs = dict(c.curation_args)
     if isinstance(cargs.get('scorer'), str):  # a frozen scorer from an earlier run's checkpoint of the same model
@@ -334,12 +328,13 @@ def build_learner(c:TrainConfig, ds:ImageDataset, run_dir, resume=False, progres
     if world > 1 and (c.plant_false_positives or c.plant_false_negatives):
         raise ValueError("planted pairs are for single-process runs: drop plant_false_* or run without torchrun")
     cbs += planted_callbacks(c.plant_false_positives, c.plant_false_negatives, seed=c.seed)
-    lr = c.lr if c.lr is not None else 0.06 * c.batch_size / 128
-    opt = make_optimizer(c.optimizer, c.momentum, c.weight_decay)
     loss = make_loss(c.loss, c.temperature, **c.loss_args)
     if hasattr(loss, 'clamped'): cbs.append(LossClampCB())
-    return Learner(model, batches, aug, loss, opt, lr=lr, cbs=cbs,
-                   seed=c.seed + rank)  # under torchrun each rank draws its own views
+    return simclr_learner(model, ds, cbs, batch_size=c.batch_size, lr=c.lr, optimizer=c.optimizer, momentum=c.momentum,
+                          weight_decay=c.weight_decay, warmup_epochs=c.warmup_epochs, augment=aug, loss_func=loss,
+                          knn_every=c.knn_every if rank == 0 else None, knn_k=c.knn_k, knn_t=c.knn_t, compile=c.compile,
+                          device=device, progress=progress and rank == 0, seed=c.seed,
+                          view_seed=c.seed + rank)  # under torchrun each rank draws its own views
 
 # %% ../nbs/07_train.ipynb #3d3c4596
 def git_commit():
@@ -374,17 +369,17 @@ def train(c:TrainConfig, resume_dir=None, progress=True):
     "Train one run described by `c` (or continue the one in `resume_dir`); returns its summary (None on ranks > 0)."
     check_config(c)
     if c.threads: torch.set_num_threads(c.threads)
-    resume, world, main = resume_dir is not None, world_info()[1], True
+    resume, world, main, dev = resume_dir is not None, world_info()[1], True, None
     name = c.name or f"{c.preset}-{c.curation}-s{c.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir = Path(resume_dir) if resume else Path(c.out) / name
     if world > 1:  # torchrun (06_distributed): rank 0 checks the folder and loads the data first, then the others
-        init_distributed(c.device)
+        dev = init_distributed(c.device)  # the one place a run joins the process group
         main = is_main_process()
         if not main: torch.distributed.barrier()
     done, shapes = check_run_dir(run_dir, c, resume) if main else (0, None)  # and again under the lock (`RunFolder`)
     ds = build_data(c)
     if world > 1 and main: torch.distributed.barrier()
-    learn = build_learner(c, ds, run_dir, resume=resume, progress=progress)
+    learn = build_learner(c, ds, run_dir, resume=resume, progress=progress, device=dev)
     if not main:  # rank 0 alone writes the run folder and evaluates
         learn.fit(c.epochs)
         return None
@@ -452,11 +447,13 @@ def read_config_file(path):
         raise ValueError(f"--config {path}: expected a table of settings, not a {type(d).__name__}")
     return check_types(d, f"--config {path}")
 
-def read_run_config(run_dir)->dict:
+def read_run_config(run_dir, # a run folder
+                    reader:str='--resume', # who reads it, for the message
+                   )->dict:
     "The settings stored in a run folder's config.json, type-checked; ValueError naming the file when it is broken."
     cfg = Path(run_dir) / 'config.json'
     if not cfg.is_file() or not (Path(run_dir) / 'checkpoint.pt').is_file():
-        raise ValueError(f"--resume {run_dir}: not a run folder with config.json and checkpoint.pt")
+        raise ValueError(f"{reader} {run_dir}: not a run folder with config.json and checkpoint.pt")
     try: d = json.loads(cfg.read_text())
     except (ValueError, UnicodeDecodeError) as e:
         raise ValueError(f"cannot read {cfg}: {e}; restore the file") from None

@@ -7,9 +7,10 @@ from batch_curation.data import procedural_dataset, DeviceBatches
 from batch_curation.augment import SimCLRAugment
 from batch_curation.simclr import SimCLRModel, conv_backbone, simclr_head, NTXentLoss
 from batch_curation.learner import (Learner, Callback, LossRecorderCB, RecorderCB, MetricsFileCB, CheckpointCB,
-                                    MixedPrecisionCB, CancelFitException)
+                                    MixedPrecisionCB, CancelFitException, Step, describe_metric, ORDER)
+from batch_curation.criteria import *
+from batch_curation.criteria import _psd_sqrt
 from batch_curation.curation import *
-from batch_curation.curation import _psd_sqrt
 from _helpers import StopAfter
 
 DS = procedural_dataset(n_train_per_class=24, n_test_per_class=4, size=16)
@@ -117,34 +118,36 @@ def test_likely_false_negatives_keeps_a_negative_per_image():
 # --- schemes on a stand-in learner -----------------------------------------------------------------------------
 
 def stand_in(B=16, n=64, y=None):
-    return SimpleNamespace(batches=DeviceBatches(torch.zeros(n, 3, 2, 2, dtype=torch.uint8), B, y=y), epoch=0, iter=0,
+    return SimpleNamespace(batches=DeviceBatches(torch.zeros(n, 3, 2, 2, dtype=torch.uint8), B, y=y), epoch=0, n_epochs=2, iter=0,
                            device=torch.device('cpu'), memory_format=torch.contiguous_format, epoch_log={})
 
 
 def test_pair_selection_keeps_the_best_pairs_and_subsets_everything():
     cb = PairSelectionCB(pool_factor=1.5, warmup_steps=0, seed=3)
     l = cb.learn = stand_in(B=8, n=40); cb.before_fit(); cb.before_epoch()
-    l.idx = torch.arange(8) * 5
+    l.step = Step(torch.arange(8) * 5)
     cb.before_batch()
-    pool = l.idx.clone()
+    pool = l.step.idx.clone()
     assert len(pool) == 12 and len(set(pool.tolist())) == 12 and torch.equal(pool[:8], torch.arange(8) * 5)
     g = torch.Generator().manual_seed(0)
     z1 = torch.randn(12, 4, generator=g); noise = torch.rand(12, generator=g)
     z2 = z1 + noise[:, None] * 3 * torch.randn(12, 4, generator=g)
-    l.z1, l.z2, l.h1, l.h2 = z1, z2, z1 * 2, z2 * 2
-    l.v1 = l.v2 = l.xb = torch.arange(12.)
-    l.p1 = {'box': torch.arange(48.).view(12, 4), 'flip': torch.zeros(12, dtype=torch.bool)}; l.p2 = dict(l.p1)
+    st = l.step
+    st.z1, st.z2, st.h1, st.h2 = z1, z2, z1 * 2, z2 * 2
+    st.v1 = st.v2 = st.images = torch.arange(12.)
+    st.p1 = {'box': torch.arange(48.).view(12, 4), 'flip': torch.zeros(12, dtype=torch.bool)}; st.p2 = dict(st.p1)
     scores = positive_similarity(z1, z2)
     cb.after_predict()
     keep = scores.topk(8).indices.sort().values
-    assert torch.equal(l.idx, pool[keep]) and torch.equal(l.z1, z1[keep]) and torch.equal(l.v2, torch.arange(12.)[keep])
-    assert torch.equal(l.p1['box'], torch.arange(48.).view(12, 4)[keep]) and l.z.shape == (16, 4)
-    assert torch.equal(l.z, torch.cat([z1[keep], z2[keep]]))
+    st = l.step  # a new step: the kept pairs of the old one
+    assert torch.equal(st.idx, pool[keep]) and torch.equal(st.z1, z1[keep]) and torch.equal(st.v2, torch.arange(12.)[keep])
+    assert torch.equal(st.p1['box'], torch.arange(48.).view(12, 4)[keep]) and torch.equal(st.h2, 2 * z2[keep])
+    assert torch.equal(st.images, torch.arange(12.)[keep]) and torch.equal(st.p2['flip'], torch.zeros(8, dtype=torch.bool))
 
 
 def test_pair_selection_pool_too_large():
     cb = PairSelectionCB(pool_factor=3, warmup_steps=0)
-    l = cb.learn = stand_in(B=16, n=32); cb.before_fit(); l.idx = torch.arange(16)
+    l = cb.learn = stand_in(B=16, n=32); cb.before_fit(); l.step = Step(torch.arange(16))
     with pytest.raises(ValueError, match='pool of 48 images needs more than the 32'): cb.before_batch()
 
 
@@ -156,11 +159,11 @@ def test_loss_mask_fixed_overlap_threshold_and_combination_with_oracle():
     for cb in (mask, orc): cb.learn = l; cb.before_fit(); cb.before_epoch()
     boxes = torch.tensor([[0., 0., 10., 10.]]).repeat(16, 1)
     shifted = boxes + torch.linspace(0, 10, 16)[:, None] * torch.tensor([1., 0., 1., 0.])
-    l.z1 = l.z2 = torch.randn(16, 4); l.idx = torch.arange(16); l.loss_kwargs = {}
-    l.p1, l.p2 = {'box': boxes}, {'box': shifted}
+    z = torch.randn(16, 4)
+    l.step = Step(torch.arange(16), p1={'box': boxes}, p2={'box': shifted}, z1=z, z2=z)
     mask.after_predict(); orc.after_predict()
-    assert torch.equal(l.loss_kwargs['pos_weight'], (box_iou(boxes, shifted) >= 0.5).float())
-    assert torch.equal(l.loss_kwargs['neg_mask'], (y[:, None] == y[None]).fill_diagonal_(False))
+    assert torch.equal(l.step.loss_kwargs['pos_weight'], (box_iou(boxes, shifted) >= 0.5).float())
+    assert torch.equal(l.step.loss_kwargs['neg_mask'], (y[:, None] == y[None]).fill_diagonal_(False))
     mask.after_epoch(); orc.after_epoch()
     assert l.epoch_log['oracle_neg_masked'] == pytest.approx(3 / 15)
     assert l.epoch_log['mask_pos_masked'] == pytest.approx(1 - (box_iou(boxes, shifted) >= 0.5).float().mean().item())
@@ -178,12 +181,12 @@ def test_huber_penalty_values_and_gradient():
 
 # --- schemes in the Learner -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("score", BATCH_SCORES)
+@pytest.mark.parametrize("score", list(BATCH_CRITERIA))
 def test_batch_selection_every_score_runs_and_trains_on_a_candidate_with_gradient(score):
     class Check(Callback):
         order = 10
         def after_loss(s):
-            assert s.learn.z1.requires_grad and s.learn.z1.shape == (48, 16) and torch.isfinite(s.learn.loss)
+            assert s.learn.step.z1.requires_grad and s.learn.step.z1.shape == (48, 16) and torch.isfinite(s.learn.loss)
     sel = BatchSelectionCB(score=score, quantile=0.5, tries=3, window=4, warmup_steps=2)
     learn = learner([sel, Check(), RecorderCB()]); learn.epoch_log = {}
     learn.fit(2)
@@ -233,13 +236,13 @@ def test_image_pool_trains_the_best_candidate_and_requeues_the_rest():
     class Spy(Callback):
         order = 1.5  # after the selection: what the loss will see
         def before_fit(s): s.trained = []
-        def after_predict(s): s.trained.append(s.learn.idx.clone())
+        def after_predict(s): s.trained.append(s.learn.step.idx.clone())
     sel, spy = BatchSelectionCB(pool='images', threshold='best', tries=2, warmup_steps=0, seed=3), Spy()
     learn = learner([sel, spy])
     picks = []
     orig = sel.record
     def record(cands, prefs, best, thr):
-        picks.append(([c['idx'].clone() for c in cands], prefs, best))
+        picks.append(([c.idx.clone() for c in cands], prefs, best))
         return orig(cands, prefs, best, thr)
     sel.record = record
     learn.fit(1)
@@ -292,7 +295,7 @@ def test_frozen_scorer_from_a_checkpoint(tmp_path):
     assert 0 <= learn.epoch_log['sel_reject_rate'] <= 1
     h_scorer = make_curation('mask', scorer=trained.model, space='h', warmup_steps=0)[0]
     learn = learner([h_scorer]); learn.fit(1)
-    assert 'pos_weight' in learn.loss_kwargs
+    assert 'pos_weight' in learn.step.loss_kwargs
 
 
 def test_make_curation_errors():
@@ -358,10 +361,10 @@ def test_loss_masking_takes_none_as_a_string():
                                        ('pair', {}), ('mask', dict(negatives='similarity')), ('overlap', {}),
                                        ('oracle', {}), ('mask', dict(huber_weight=0.1))])
 def test_every_logged_statistic_is_described(scheme, kw):
-    "CURATION_STATS is the one home of the statistics: whatever a scheme logs, it says what it is."
+    "The metric registry is the one home of the statistics: whatever a scheme logs, it declares."
     cbs = make_curation(scheme, data=DS, **{'warmup_epochs': 0, **kw})
     hist = learner(cbs).fit(1)
     logged = [k for k in hist[-1] if k.split('_')[0] in ('sel', 'pair', 'mask', 'oracle', 'huber')]
     assert logged, f"{scheme} logged no statistics"
-    assert [k for k in logged if curation_stat(k) is None] == []
+    assert [k for k in logged if describe_metric(k) is None] == []
     assert {k for k in logged if k in CURATION_PLOT_KEYS}, f"{scheme}: none of its statistics is plotted"

@@ -43,10 +43,10 @@ class Probe(Callback):
     order = 50  # after the schemes
     def before_fit(self): self.steps = []
     def after_predict(self):
-        l = self.learn
+        l, step = self.learn, self.learn.step
         sel = next((cb for cb in l.cbs if type(cb).__name__ == 'BatchSelectionCB'), None)
-        self.steps.append(dict(idx=l.idx.clone(), z1=l.z1.detach().clone(), last=getattr(sel, 'last', None),
-                               **{k: v.detach().clone() for k, v in l.loss_kwargs.items()}))
+        self.steps.append(dict(idx=step.idx.clone(), z1=step.z1.detach().clone(), last=getattr(sel, 'last', None),
+                               **{k: v.detach().clone() for k, v in step.loss_kwargs.items()}))
 
 
 class StopAfter(Callback):

@@ -49,7 +49,7 @@ def test_finds_every_import_form():
     src = ("from .data import a\nfrom batch_curation.train import b\nimport batch_curation.curation as c\n"
            "from batch_curation import learner\ndef f():\n    from .distributed import d\n")
     assert imported_modules(ast.parse(src)) == {'data', 'train', 'curation', 'learner', 'distributed'}
-    assert later_imports('04', ast.parse(src)) == ['curation (notebook 05)', 'distributed (notebook 06)',
+    assert later_imports('04', ast.parse(src)) == ['curation (notebook 05b)', 'distributed (notebook 06)',
                                                    'train (notebook 07)']
 
 

@@ -45,7 +45,7 @@ def test_the_truth_follows_what_is_trained():
         order = 20
         def before_fit(s): s.n = 0
         def after_predict(s):
-            l = s.learn
+            l = s.learn.step
             assert len(l.p2['planted']) == len(l.idx) == 48
             s.n += 1
     check = Check()
@@ -59,7 +59,7 @@ def test_views_of_the_same_planted_images_are_not_planted_again():
     class Spy(Callback):
         order = 5
         def before_fit(s): s.dups = []
-        def after_predict(s): s.dups.append(same_image_pairs(s.learn.idx).sum().item())
+        def after_predict(s): s.dups.append(same_image_pairs(s.learn.step.idx).sum().item())
     spy = Spy()
     learn = learner(planted_callbacks(false_negatives=0.2, seed=0) + [spy])
     learn.fit(1)
