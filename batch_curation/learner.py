@@ -516,20 +516,28 @@ def widen_ylim(ax, # a matplotlib axis
 
 def plot_history(history, # per-epoch logs (`learn.history`, or the lines of `metrics.jsonl`)
                  path=None, # save the figure here as PNG (and close it)
-                 keys=('loss', 'knn')): # what to plot, one panel each
-    "Plot per-epoch metrics side by side: first and last value in the title, y spans at least 10% of the values."
+                 keys=('loss', 'knn'), # what to plot, one panel each, at most `ncols` a row
+                 title:str|None=None, # over the panels, e.g. 'demo data: synthetic shapes'
+                 ncols:int=3):
+    "Plot per-epoch metrics: first and last value in each title, units from `METRICS`, whole epochs on the x axis."
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
     keys = [k for k in keys if any(k in r for r in history)]
-    fig, axs = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.5), squeeze=False)
-    for ax, k in zip(axs[0], keys):
+    ncols = max(1, min(ncols, len(keys)))
+    nrows = -(-len(keys) // ncols)
+    fig, axs = plt.subplots(nrows, ncols, figsize=(5 * ncols, 3.5 * nrows), squeeze=False)
+    for ax, k in zip(axs.flat, keys):
         es, ys = zip(*[(r['epoch'], r[k]) for r in history if k in r])
         ax.plot(es, ys, marker='o' if len(es) < 30 else None)
         fraction = all(0 <= y <= 1 for y in ys)  # accuracies and rates: a range of at least 0.1
         widen_ylim(ax, ys, 0.1 if fraction else 0.1 * max(abs(y) for y in ys))
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if len(es) <= 10: ax.set_xticks(es); ax.set_xlim(min(es) - 0.5, max(es) + 0.5)
+        else: ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel('epoch')
+        if (m := describe_metric(k)) is not None: ax.set_ylabel(m.unit)
         ax.set_title(f"{k}: {ys[0]:.4g} → {ys[-1]:.4g}" if len(ys) > 1 else f"{k}: {ys[0]:.4g}")
+    for ax in list(axs.flat)[len(keys):]: ax.axis('off')
+    if title: fig.suptitle(title)
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=100)
