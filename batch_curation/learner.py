@@ -531,7 +531,9 @@ def plot_history(history, # per-epoch logs (`learn.history`, or the lines of `me
         ax.plot(es, ys, marker='o' if len(es) < 30 else None)
         fraction = all(0 <= y <= 1 for y in ys)  # accuracies and rates: a range of at least 0.1
         widen_ylim(ax, ys, 0.1 if fraction else 0.1 * max(abs(y) for y in ys))
-        if len(es) <= 10: ax.set_xticks(es); ax.set_xlim(min(es) - 0.5, max(es) + 0.5)
+        if len(es) <= 10:  # few epochs: a tick at each, none between
+            ax.set_xticks(es)
+            ax.set_xlim(min(es) - 0.5, max(es) + 0.5)
         else: ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel('epoch')
         if (m := describe_metric(k)) is not None: ax.set_ylabel(m.unit)
