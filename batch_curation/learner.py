@@ -149,7 +149,8 @@ def _fit(self:Learner):
 def fit(self:Learner, n_epochs, # train until this many epochs are done (a resumed run continues towards it)
         cbs=()): # extra callbacks for this fit only
     "Train for `n_epochs`; returns the per-epoch logs (`learn.history`: of this fit, or of the whole run when resumed)."
-    if n_epochs < 1: raise ValueError(f"n_epochs={n_epochs}: train for at least one epoch")
+    if isinstance(n_epochs, bool) or not isinstance(n_epochs, int) or n_epochs < 1:
+        raise ValueError(f"n_epochs={n_epochs!r}: train for a whole number of epochs, at least one")
     self.n_epochs, extra = n_epochs, list(cbs)
     self.add_cbs(*extra)
     if self.opt is None: self.opt = self.opt_func(self.model.parameters(), self.lr)
@@ -390,6 +391,8 @@ def plot_history(history, # per-epoch logs (`learn.history`, or the lines of `me
     "Plot per-epoch metrics side by side: first and last value in the title, y spans at least 10% of the values."
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
+    if not [k for k in keys if any(k in r for r in history)]:
+        raise ValueError(f"none of {', '.join(keys)} is in the {len(history)} epoch log(s) given: nothing to plot")
     keys = [k for k in keys if any(k in r for r in history)]
     fig, axs = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.5), squeeze=False)
     for ax, k in zip(axs[0], keys):
@@ -480,6 +483,7 @@ def simclr_learner(model, # images -> (h, z), e.g. `SimCLRModel`
                    device=None, # default: CUDA when there is a GPU, else the CPU
                    progress:bool=True, seed:int=0): # progress bars or lines; seed of the batch order and the views
     "A `Learner` with the standard callbacks and no run folder: `fit` returns the per-epoch logs."
+    if lr is not None and not 0 < lr < math.inf: raise ValueError(f"lr={lr}: must be > 0 and finite (None: 0.06 x batch/128)")
     dev = pick_device(device or 'auto')
     batches = DeviceBatches(data.train_x, batch_size, y=data.train_y, seed=seed, device=dev)
     std = [DeviceCB(), LRScheduleCB(warmup_epochs), RecorderCB(),
@@ -488,5 +492,5 @@ def simclr_learner(model, # images -> (h, z), e.g. `SimCLRModel`
     if dev.type == 'cuda': std.append(MixedPrecisionCB())
     if progress: std.append(ProgressCB())
     return Learner(model, batches, augment or SimCLRAugment(size=data.train_x.shape[-1]), NTXentLoss(temperature),
-                   make_optimizer(optimizer, weight_decay=weight_decay), lr=lr or 0.06 * batch_size / 128,
+                   make_optimizer(optimizer, weight_decay=weight_decay), lr=lr if lr is not None else 0.06 * batch_size / 128,
                    cbs=[*std, *cbs], seed=seed)
