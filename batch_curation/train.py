@@ -511,6 +511,7 @@ def _stopped(learn, run_dir:Path, c:TrainConfig):
         return print(f"stopped during epoch {done + 1}, before the first checkpoint: nothing was kept; start the run "
                      "again", file=sys.stderr, flush=True)
     at = torch.load(ck, map_location='cpu', weights_only=False)['epoch']
+    done = max(done, at)  # stopped before a resumed run had read its checkpoint back
     if learn.history:
         plot_history(learn.history, run_dir / 'metrics.png')
         if any(k in r for r in learn.history for k in CURATION_PLOT_KEYS): plot_curation(learn.history, run_dir / 'curation.png')

@@ -6,7 +6,7 @@ import fcntl, json, os, shutil, signal, subprocess, sys, time
 from pathlib import Path
 import pytest, torch
 from PIL import Image
-from batch_curation.train import main, write_error, check_can_create, RunFolderError
+from batch_curation.train import main, write_error
 from test_run_folder import run_cli, start_cli, error_of, contents, SMALL, finished, run  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parents[1]
