@@ -33,9 +33,11 @@ class ImageDataset:
     def __post_init__(self):  # a label per image, checked here rather than after an epoch of training
         for split in ('train', 'test'):
             x, y = getattr(self, f'{split}_x'), getattr(self, f'{split}_y')
-            if getattr(x, 'ndim', 4) != 4: raise DatasetError(f"{split}_x must be (N, 3, H, W) images, got shape {tuple(x.shape)}")
+            if getattr(x, 'ndim', 4) != 4:
+                raise DatasetError(f"{split}_x must be (N, 3, H, W) images, got shape {tuple(x.shape)}")
             if len(x) != len(y):
-                raise DatasetError(f"{split}_x holds {len(x)} images but {split}_y {len(y)} labels; give one label per image")
+                raise DatasetError(f"{split}_x holds {len(x)} images but {split}_y {len(y)} labels; give one label "
+                                   "per image")
 
     def __repr__(self):
         h, w = self.train_x.shape[-2:]
@@ -79,8 +81,10 @@ def procedural_dataset(n_train_per_class=200, # training images per class
                        n_classes=10, # number of classes, at most 10
                        seed=0): # seed of the generator
     "A small synthetic data set of shapes and patterns, one per class (for tests and CPU demos)."
-    for k, v, lo in (('n_train_per_class', n_train_per_class, 1), ('n_test_per_class', n_test_per_class, 1), ('size', size, 2)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < lo: raise DatasetError(f"{k}={v!r}: must be an int >= {lo}")
+    for k, v, lo in (('n_train_per_class', n_train_per_class, 1), ('n_test_per_class', n_test_per_class, 1),
+                     ('size', size, 2)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+            raise DatasetError(f"{k}={v!r}: must be an int >= {lo}")
     if not 1 <= n_classes <= len(PROCEDURAL_CLASSES):
         raise DatasetError(f"n_classes={n_classes}: the procedural data set has 1 to {len(PROCEDURAL_CLASSES)} classes")
     g = torch.Generator().manual_seed(seed)
@@ -268,7 +272,7 @@ def default_cache_dir():
     return Path(os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache').expanduser() / 'batch_curation'
 
 def _cache_path(source, cache_dir, size):
-    "Where the decoded tensors of `source` are cached: keyed by its files' sizes, inodes, modification and change times."
+    "Where the decoded tensors of `source` are cached: keyed by its files' sizes, inodes, modification, change times."
     p = Path(source).resolve()
     files = [f for f in p.rglob('*') if f.is_file()] if p.is_dir() else [p]
     # the change time moves on every write, even when the modification time is set back: a cache is never stale
@@ -303,7 +307,8 @@ def load_dataset(source, # 'cifar10', 'procedural', a folder, or a .tar/.tar.gz/
                  progress=True, # show progress while decoding
                  cache_dir=None): # where decoded images are cached (default: `default_cache_dir()`)
     "Train and test images of `source` as uint8 tensors with labels and class names."
-    if not str(source).strip(): raise DatasetError(f"source={source!r}: give 'cifar10', 'procedural', a folder or an archive")
+    if not str(source).strip():
+        raise DatasetError(f"source={source!r}: give 'cifar10', 'procedural', a folder or an archive")
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     if str(source) == 'procedural': return procedural_dataset(size=size or 32)
     if str(source).lower() in ('cifar10', 'cifar-10'): return _cifar10_official(cache_dir if root is None else root)

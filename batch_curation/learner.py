@@ -483,7 +483,9 @@ def simclr_learner(model, # images -> (h, z), e.g. `SimCLRModel`
                    device=None, # default: CUDA when there is a GPU, else the CPU
                    progress:bool=True, seed:int=0): # progress bars or lines; seed of the batch order and the views
     "A `Learner` with the standard callbacks and no run folder: `fit` returns the per-epoch logs."
-    if lr is not None and not 0 < lr < math.inf: raise ValueError(f"lr={lr}: must be > 0 and finite (None: 0.06 x batch/128)")
+    if lr is not None and not 0 < lr < math.inf:
+        raise ValueError(f"lr={lr}: must be > 0 and finite (None: 0.06 x batch/128)")
+    lr = lr if lr is not None else 0.06 * batch_size / 128
     dev = pick_device(device or 'auto')
     batches = DeviceBatches(data.train_x, batch_size, y=data.train_y, seed=seed, device=dev)
     std = [DeviceCB(), LRScheduleCB(warmup_epochs), RecorderCB(),
@@ -492,5 +494,5 @@ def simclr_learner(model, # images -> (h, z), e.g. `SimCLRModel`
     if dev.type == 'cuda': std.append(MixedPrecisionCB())
     if progress: std.append(ProgressCB())
     return Learner(model, batches, augment or SimCLRAugment(size=data.train_x.shape[-1]), NTXentLoss(temperature),
-                   make_optimizer(optimizer, weight_decay=weight_decay), lr=lr if lr is not None else 0.06 * batch_size / 128,
+                   make_optimizer(optimizer, weight_decay=weight_decay), lr=lr,
                    cbs=[*std, *cbs], seed=seed)

@@ -11,8 +11,8 @@ __all__ = ['PRESETS', 'RESUME_MAY_CHANGE', 'EXTENDED_FROM', 'ISSUES', 'TrainConf
            'read_config_file', 'read_run_config', 'config_from_args', 'main']
 
 # %% ../nbs/07_train.ipynb #5715bd6f
-import argparse, dataclasses, errno, hashlib, inspect, json, math, os, platform, re, shlex, shutil, subprocess, sys, time
-import tomllib, traceback, types, typing
+import argparse, dataclasses, errno, hashlib, inspect, json, math, os, platform, re, shlex, shutil, subprocess
+import sys, time, tomllib, traceback, types, typing
 from functools import partial
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
@@ -126,7 +126,7 @@ def _check_curation_types(name:str, cargs:dict):
     defaults = scheme_params(name)
     for k, v in cargs.items():
         t = params.get(k, type(defaults.get(k)))
-        if k == 'scorer' or t in (inspect.Parameter.empty, type(None)): continue  # scorer: a module or a checkpoint path
+        if k == 'scorer' or t in (inspect.Parameter.empty, type(None)): continue  # scorer: a module or a path
         if not any(_is_a(v, o) for o in _options(t)):
             expected = ' or '.join('none' if o is type(None) else o.__name__ for o in _options(t))
             raise ValueError(f"{k}={v!r} is a {type(v).__name__}; expected {expected}")
@@ -193,7 +193,7 @@ class RunSettingsCB(Callback):
 def _temporary_files(run_dir): return [p for p in Path(run_dir).iterdir() if re.fullmatch(r'\..+\.\d+\.tmp', p.name)]
 
 def write_error(run_dir, e:Exception)->RunFolderError:
-    "The error for a failed write to `run_dir` (a full disk, no permission), once the temporary files it left are removed."
+    "The error for a failed write to `run_dir` (a full disk, no permission), once its temporary files are removed."
     try:
         for p in _temporary_files(run_dir): p.unlink(missing_ok=True)
     except OSError: pass
@@ -214,14 +214,15 @@ class RunCheckpointCB(CheckpointCB):
 # %% ../nbs/07_train.ipynb #7d3b9f22
 def _creation_error(run_dir, e:OSError)->RunFolderError:
     "The error for a run folder that cannot be made: what is in the way, and the flag that moves it."
-    fix = {errno.ENAMETOOLONG: 'choose a shorter --name or --out', errno.ENOTDIR: 'part of the path is a file, not a '
-           'folder: choose another --out', errno.EEXIST: 'a file is in the way: choose another --name or --out',
-           errno.EROFS: 'the file system is read-only: choose another --out'}.get(e.errno, 'choose an --out folder you can '
-                                                                                      'write to')
+    fixes = {errno.ENAMETOOLONG: 'choose a shorter --name or --out',
+             errno.ENOTDIR: 'part of the path is a file, not a folder: choose another --out',
+             errno.EEXIST: 'a file is in the way: choose another --name or --out',
+             errno.EROFS: 'the file system is read-only: choose another --out'}
+    fix = fixes.get(e.errno, 'choose an --out folder you can write to')
     return RunFolderError(f"cannot create run folder {run_dir}: {e.strerror or e}; {fix}")
 
 def check_can_create(run_dir:Path):
-    "Refuse, without writing anything, a run folder whose path is too long or whose nearest existing parent cannot be written."
+    "Refuse, without writing anything, a run folder with a too long path or a nearest existing parent we cannot write."
     try:
         p = Path(run_dir).absolute()
         if any(len(part.encode()) > 255 for part in p.parts): raise OSError(errno.ENAMETOOLONG, 'File name too long')
@@ -255,7 +256,7 @@ def check_new_run_dir(run_dir:Path, held:bool=False): # held: this process holds
                              f"{then}, or choose another --name")
 
 def check_run_dir(run_dir:Path, c:TrainConfig, resume=False)->tuple:
-    "Check `run_dir` before a run uses it; for a resume: (epochs its checkpoint has done, its weights' shapes, its data)."
+    "Check `run_dir` before a run uses it; for a resume: (epochs its checkpoint has done, weights' shapes, its data)."
     if not resume:
         check_new_run_dir(run_dir)
         return 0, None, None
@@ -371,8 +372,8 @@ def check_data_fits(c:TrainConfig, ds:ImageDataset):
     if min(h, w) < 8:
         raise ValueError(f"the images of {ds.name} are {w}x{h} pixels, too small for random crops: pass --image-size N "
                          "(N >= 8) to resize them")
-    if c.knn_k > n: raise ValueError(f"knn_k={c.knn_k}: more neighbours than the {n:,} training images; pass --knn-k {n} "
-                                     "or fewer")
+    if c.knn_k > n:
+        raise ValueError(f"knn_k={c.knn_k}: more neighbours than the {n:,} training images; pass --knn-k {n} or fewer")
     if c.curation == 'pair':  # the pool of a step holds pool_factor x batch_size different images
         f = {**scheme_params('pair'), **c.curation_args}['pool_factor']
         if math.ceil(f * c.batch_size) > n:
@@ -401,11 +402,13 @@ def check_same_data(stored:dict|None, # the fingerprint in the checkpoint (None:
     if stored is None:
         return print(f"{ck} holds no fingerprint of its data (an older checkpoint): the data could not be checked",
                      flush=True)
-    diff = [f"{k.replace('_', ' ')}: " + ('differ' if k.endswith(('pixels', 'labels')) else f"{stored.get(k)} then, {v} now")
+    hashed = ('train_pixels', 'train_labels', 'test_pixels', 'test_labels')  # their hashes say only: they differ
+    diff = [f"{k.replace('_', ' ')}: " + ('differ' if k in hashed else f"{stored.get(k)} then, {v} now")
             for k, v in now.items() if stored.get(k) != v]
     if diff:
-        raise ValueError(f"{ck} was trained on other data than it would be resumed on ({'; '.join(diff)}); a resumed run "
-                         "must see the same images: restore the data (the same files, --data, subsets and --data-seed)")
+        raise ValueError(f"{ck} was trained on other data than it would be resumed on ({'; '.join(diff)}); a resumed "
+                         "run must see the same images: restore the data (the same files, --data, subsets and "
+                         "--data-seed)")
 
 # %% ../nbs/07_train.ipynb #18447ecd
 def build_model(c:TrainConfig, image_size:int):
@@ -488,7 +491,6 @@ EXTENDED_FROM = 'extended_from.json'  # in the run folder of a finished run trai
 
 def extend_finished(c:TrainConfig, source:Path)->TrainConfig:
     "The settings of a new run folder beside the finished run `source` that trains it to `c.epochs` (no file written)."
-    if world_info()[1] > 1: raise ValueError(f"{source} is a finished run: extend it in a single process (no torchrun)")
     return dataclasses.replace(c, out=str(source.parent), name=f"{source.name}-extended-to-{c.epochs}")
 
 def start_extension(source:Path, run_dir:Path, done:int):
@@ -497,12 +499,13 @@ def start_extension(source:Path, run_dir:Path, done:int):
     shutil.copyfile(source / 'checkpoint.pt', tmp)
     os.replace(tmp, run_dir / 'checkpoint.pt')
     note = (f"extended from the finished run {source} after its {done} epochs; not the same as a run trained for these "
-            f"epochs from the start: its first {done} epochs followed a cosine learning-rate schedule computed for {done}")
+            f"epochs from the start: its first {done} epochs followed a cosine learning-rate schedule computed for "
+            f"{done}")
     save_atomic(json.dumps(dict(run=str(source), epochs=done, note=note), indent=1), run_dir / EXTENDED_FROM)
     print(f"{source} has finished; it stays as it is. Training it longer in a new run folder: {note}", flush=True)
 
 def _stopped(learn, run_dir:Path, c:TrainConfig):
-    "After Ctrl-C: plot the epochs done and say how to resume; a run that saved no checkpoint yet leaves nothing behind."
+    "After Ctrl-C: plot the epochs done and say how to resume; a run with no checkpoint yet leaves nothing behind."
     for p in _temporary_files(run_dir): p.unlink(missing_ok=True)
     done, ck = len(learn.history), run_dir / 'checkpoint.pt'
     if not ck.exists():  # only a new run lacks one: its folder holds nothing worth keeping
@@ -514,7 +517,8 @@ def _stopped(learn, run_dir:Path, c:TrainConfig):
     done = max(done, at)  # stopped before a resumed run had read its checkpoint back
     if learn.history:
         plot_history(learn.history, run_dir / 'metrics.png')
-        if any(k in r for r in learn.history for k in CURATION_PLOT_KEYS): plot_curation(learn.history, run_dir / 'curation.png')
+        if any(k in r for r in learn.history for k in CURATION_PLOT_KEYS):
+            plot_curation(learn.history, run_dir / 'curation.png')
     then = f" (from its checkpoint of epoch {at}, the last one saved)" if at != done else ''
     print(f"stopped after epoch {done}; resume with: bc_train --resume {shlex.quote(str(run_dir))}{then}",
           file=sys.stderr, flush=True)
@@ -536,7 +540,7 @@ def train(c:TrainConfig, resume_dir=None, progress=True):
         main = is_main_process()
         if not main: torch.distributed.barrier()
     done, shapes, data = check_run_dir(source or run_dir, c, resume) if main else (0, None, None)  # again: `RunFolder`
-    if source is not None:
+    if source is not None and main:
         if _held_by_another(source):
             raise RunFolderError(f"run folder {source} is in use by another process; wait until it ends")
         check_new_run_dir(run_dir)
@@ -545,7 +549,8 @@ def train(c:TrainConfig, resume_dir=None, progress=True):
     fingerprint = data_fingerprint(ds)
     if resume and main: check_same_data(data, fingerprint, (source or run_dir) / 'checkpoint.pt')
     if world > 1 and main: torch.distributed.barrier()
-    learn = build_learner(c, ds, run_dir, resume=resume, progress=progress)
+    # under torchrun the other ranks only read a checkpoint: an extension's, from the finished run
+    learn = build_learner(c, ds, run_dir if main or source is None else source, resume=resume, progress=progress)
     learn.add_cbs(DataCheckCB(fingerprint))
     if not main:  # rank 0 alone writes the run folder and evaluates
         learn.fit(c.epochs)
@@ -566,7 +571,8 @@ def train(c:TrainConfig, resume_dir=None, progress=True):
         except KeyboardInterrupt:
             _stopped(learn, run_dir, c)
             raise RunStopped() from None
-        if (run_dir / EXTENDED_FROM).exists(): summary['extended_from'] = json.loads((run_dir / EXTENDED_FROM).read_text())
+        if (run_dir / EXTENDED_FROM).exists():
+            summary['extended_from'] = json.loads((run_dir / EXTENDED_FROM).read_text())
         save_atomic(json.dumps(summary, indent=1), run_dir / 'summary.json')
         if any(k in r for r in learn.history for k in CURATION_PLOT_KEYS):
             plot_curation(learn.history, run_dir / 'curation.png')
@@ -633,7 +639,9 @@ def _checkpoint_settings(run_dir)->dict|None:
     except Exception: return None
     return s.get('cbs', {}).get('RunSettingsCB', {}).get('config') if isinstance(s, dict) else None
 
-def read_run_config(run_dir, restore:bool=False)->dict: # restore: rewrite a missing or broken config.json from the checkpoint
+def read_run_config(run_dir, # the run folder
+                    restore:bool=False, # write a missing or broken config.json again from the checkpoint
+                   )->dict:
     "The settings stored in a run folder's config.json, type-checked; ValueError naming the file when it is broken."
     cfg, ck = Path(run_dir) / 'config.json', Path(run_dir) / 'checkpoint.pt'
     if not ck.is_file(): raise ValueError(f"--resume {run_dir}: not a run folder with config.json and checkpoint.pt")
@@ -674,7 +682,8 @@ def config_from_args(args):
             raise ValueError(f"--resume takes its settings from {run}/config.json; only "
                              f"{', '.join(RESUME_MAY_CHANGE)} may change, not {was}")
         return check_config(TrainConfig(**{**stored, **flags})), run
-    if given.get('restore_config'): raise ValueError("--restore-config restores the config.json of a run: pass --resume RUN_DIR")
+    if given.get('restore_config'):
+        raise ValueError("--restore-config restores the config.json of a run: pass --resume RUN_DIR")
     file = read_config_file(given['config']) if 'config' in given else {}
     file_preset = file.pop('preset', None)
     preset = flags.pop('preset', None) or file_preset  # a flag beats the config file
@@ -700,12 +709,12 @@ def main(argv=None):
     except (ValueError, FileNotFoundError, RunFolderError, NonFiniteLossError) as e:
         sys.exit(f"bc_train: error: {e}" if say else 1)
     except torch.cuda.OutOfMemoryError as e:
-        sys.exit(f"bc_train: error: out of GPU memory ({e}); lower --batch-size, or use a smaller --model" if say else 1)
+        sys.exit(f"bc_train: error: out of GPU memory ({e}); lower --batch-size or use a smaller --model" if say else 1)
     except Exception:
         if say:
             traceback.print_exc()
-            print(f"bc_train: this is a bug in batch_curation, not a mistake in the settings: please report it, with the "
-                  f"lines above, at {ISSUES}", file=sys.stderr)
+            print(f"bc_train: this is a bug in batch_curation, not a mistake in the settings: please report it, with "
+                  f"the lines above, at {ISSUES}", file=sys.stderr)
         sys.exit(1)
     finally:
         if torch.distributed.is_available() and torch.distributed.is_initialized():
