@@ -234,6 +234,9 @@ def _check_prob(**ps):
 def _check_batch(x, generator):
     "Clear errors for the mistakes one makes with a batch of images and a generator."
     if x.ndim != 4 or x.shape[1] != 3: raise ValueError(f"images of shape {tuple(x.shape)}: expected (B, 3, H, W)")
+    if x.is_floating_point() and x.numel() and not (x.min() >= 0 and x.max() <= 1):  # training passes uint8: no check
+        raise ValueError(f"float images must be in [0, 1], these go from {x.min():.4g} to {x.max():.4g}; divide 0-255 "
+                         "images by 255, or pass them as uint8")
     if generator is not None and generator.device.type != x.device.type:
         raise ValueError(f"the generator is on {generator.device} but the images are on {x.device}: "
                          f"make it with torch.Generator({x.device.type!r})")

@@ -8,7 +8,7 @@ __all__ = ['PROCEDURAL_CLASSES', 'IMAGE_EXTENSIONS', 'CIFAR10_HOWTO', 'DatasetEr
            'notebook_dataset', 'DeviceBatches', 'pick_device']
 
 # %% ../nbs/00_data.ipynb #3bb0699c
-import io, os, pickle, tarfile, zipfile, hashlib
+import io, os, pickle, sys, tarfile, zipfile, hashlib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +29,15 @@ class ImageDataset:
     test_y: torch.Tensor
     classes: list
     name: str = 'images'
+
+    def __post_init__(self):  # a label per image, checked here rather than after an epoch of training
+        for split in ('train', 'test'):
+            x, y = getattr(self, f'{split}_x'), getattr(self, f'{split}_y')
+            if getattr(x, 'ndim', 4) != 4:
+                raise DatasetError(f"{split}_x must be (N, 3, H, W) images, got shape {tuple(x.shape)}")
+            if len(x) != len(y):
+                raise DatasetError(f"{split}_x holds {len(x)} images but {split}_y {len(y)} labels; give one label "
+                                   "per image")
 
     def __repr__(self):
         h, w = self.train_x.shape[-2:]
@@ -72,6 +81,10 @@ def procedural_dataset(n_train_per_class=200, # training images per class
                        n_classes=10, # number of classes, at most 10
                        seed=0): # seed of the generator
     "A small synthetic data set of shapes and patterns, one per class (for tests and CPU demos)."
+    for k, v, lo in (('n_train_per_class', n_train_per_class, 1), ('n_test_per_class', n_test_per_class, 1),
+                     ('size', size, 2)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+            raise DatasetError(f"{k}={v!r}: must be an int >= {lo}")
     if not 1 <= n_classes <= len(PROCEDURAL_CLASSES):
         raise DatasetError(f"n_classes={n_classes}: the procedural data set has 1 to {len(PROCEDURAL_CLASSES)} classes")
     g = torch.Generator().manual_seed(seed)
@@ -172,6 +185,8 @@ def _decode_chunk(items, size):
     for name, data in items:
         try:
             with Image.open(io.BytesIO(data)) as im:
+                if im.mode in ('I;16', 'I;16B', 'I;16L', 'I'):  # 16-bit grey: 0-65535 to 0-255 (convert would clip)
+                    im = Image.fromarray((np.asarray(im, dtype=np.float64) / 257).round().clip(0, 255).astype(np.uint8))
                 im = im.convert('RGB')
                 if size is not None and im.size != (size, size): im = im.resize((size, size), Image.BILINEAR)
                 out.append(np.asarray(im, dtype=np.uint8).copy())
@@ -257,10 +272,11 @@ def default_cache_dir():
     return Path(os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache').expanduser() / 'batch_curation'
 
 def _cache_path(source, cache_dir, size):
-    "Where the decoded tensors of `source` are cached: keyed by its size, modification time and `size`."
+    "Where the decoded tensors of `source` are cached: keyed by its files' sizes, inodes, modification, change times."
     p = Path(source).resolve()
     files = [f for f in p.rglob('*') if f.is_file()] if p.is_dir() else [p]
-    stats = [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in sorted(files)]
+    # the change time moves on every write, even when the modification time is set back: a cache is never stale
+    stats = [(str(f), s.st_size, s.st_mtime_ns, s.st_ino, s.st_ctime_ns) for f in sorted(files) for s in [f.stat()]]
     key = hashlib.sha1(repr((str(p), stats, size)).encode()).hexdigest()[:12]
     return Path(cache_dir) / f"{p.name}.{key}.cache.pt"
 
@@ -270,9 +286,13 @@ def save_atomic(obj, # a str is written as text, anything else with `torch.save`
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    if isinstance(obj, str): tmp.write_text(obj)
-    else: torch.save(obj, tmp)
-    os.replace(tmp, path)
+    try:
+        if isinstance(obj, str): tmp.write_text(obj)
+        else: torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except Exception:  # a full disk: no half file left behind (a kill may still leave one; readers never see it)
+        tmp.unlink(missing_ok=True)
+        raise
 
 # %% ../nbs/00_data.ipynb #5e00ae0c
 def cifar10_archive():
@@ -287,6 +307,8 @@ def load_dataset(source, # 'cifar10', 'procedural', a folder, or a .tar/.tar.gz/
                  progress=True, # show progress while decoding
                  cache_dir=None): # where decoded images are cached (default: `default_cache_dir()`)
     "Train and test images of `source` as uint8 tensors with labels and class names."
+    if not str(source).strip():
+        raise DatasetError(f"source={source!r}: give 'cifar10', 'procedural', a folder or an archive")
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     if str(source) == 'procedural': return procedural_dataset(size=size or 32)
     if str(source).lower() in ('cifar10', 'cifar-10'): return _cifar10_official(cache_dir if root is None else root)
@@ -298,15 +320,20 @@ def load_dataset(source, # 'cifar10', 'procedural', a folder, or a .tar/.tar.gz/
     if p.is_dir() and (p / 'cifar-10-batches-py').is_dir(): return _read_cifar10_pickles(p / 'cifar-10-batches-py')
     if p.is_dir() and p.name == 'cifar-10-batches-py': return _read_cifar10_pickles(p)
     cache = _cache_path(p, cache_dir, size)
-    if cache.exists():
-        try: return ImageDataset(**torch.load(cache, weights_only=True))
-        except Exception: pass  # an unreadable cache is rebuilt below
+    try:
+        if cache.is_file(): return ImageDataset(**torch.load(cache, weights_only=True))
+    except Exception: pass  # an unreadable cache is rebuilt below
     ds = _read_image_tree(p, size, progress)
-    save_atomic(vars(ds), cache)
+    try: save_atomic(vars(ds), cache)
+    except (OSError, RuntimeError) as e:  # the cache only saves time: go on without it
+        print(f"cannot write the decode cache {cache} ({type(e).__name__}: {e}); going on without it (the next run "
+              "decodes again): set BC_CACHE_DIR to a folder you can write", file=sys.stderr, flush=True)
     return ds
 
 # %% ../nbs/00_data.ipynb #756fcb02
 def _pick(x, y, n, seed, what):
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int)):
+        raise ValueError(f"{what}={n!r}: a number of images (an int), or None to keep them all")
     if n is None or n >= len(x): return x, y
     if n < 1: raise ValueError(f"{what}={n}: keep at least one image, or pass None to keep them all")
     i = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n]
@@ -317,6 +344,7 @@ def subset(ds:ImageDataset, # the data set to take images from
            n_test:int|None=None, # test images to keep (None, or at least as many as there are: all)
            seed:int=0): # seed of the choice of training images; the test images use seed + 1
     "A seeded random subset of the training and the test images of `ds`."
+    if not isinstance(ds, ImageDataset): raise TypeError(f"ds must be an ImageDataset, got {type(ds).__name__}")
     trx, try_ = _pick(ds.train_x, ds.train_y, n_train, seed, 'n_train')
     tex, tey = _pick(ds.test_x, ds.test_y, n_test, seed + 1, 'n_test')
     return ImageDataset(trx, try_, tex, tey, ds.classes, ds.name)

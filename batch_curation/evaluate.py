@@ -33,6 +33,15 @@ def extract_features(backbone:nn.Module, # images -> features
     return torch.cat(feats)
 
 # %% ../nbs/03_evaluate.ipynb #e8b60561
+def _check_features(train_feats, train_y, test_feats, test_y):
+    "Refuse features that no classifier can be judged on: empty, mismatched with their labels, or not finite."
+    for name, f, y in (('train', train_feats, train_y), ('test', test_feats, test_y)):
+        if not torch.is_tensor(f) or f.ndim != 2: raise ValueError(f"{name}_feats must be an (N, D) tensor")
+        if len(f) == 0: raise ValueError(f"{name}_feats is empty: no {name} images to evaluate with")
+        if len(f) != len(y): raise ValueError(f"{name}_feats has {len(f)} rows but {name}_y {len(y)} labels")
+        if not torch.isfinite(f).all():
+            raise ValueError(f"{name}_feats holds NaN or infinite values: the backbone diverged")
+
 @torch.no_grad()
 def knn_accuracy(train_feats:torch.Tensor, # (N, D) features of the training images
                  train_y:torch.Tensor, # (N,) their labels
@@ -45,6 +54,11 @@ def knn_accuracy(train_feats:torch.Tensor, # (N, D) features of the training ima
                  chunk:int=1024, # test images per similarity matrix
                 )->float: # top-1 accuracy on the test images
     "Accuracy of k-nearest-neighbour classification by cosine similarity of features."
+    _check_features(train_feats, train_y, test_feats, test_y)
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k={k!r}: at least one neighbour (an int)")
+    if weighted and not 0 < temperature < float('inf'):
+        raise ValueError(f"temperature={temperature}: must be > 0 and finite")
     train, test = F.normalize(train_feats.float(), dim=1), F.normalize(test_feats.float(), dim=1).to(train_feats.device)
     train_y, test_y = train_y.to(train.device), test_y.to(train.device)
     C = num_classes or int(max(train_y.max(), test_y.max())) + 1
@@ -70,6 +84,12 @@ def linear_probe(train_feats:torch.Tensor, # (N, D) frozen features of the train
                  return_classifier:bool=False, # also return `predict`: features -> predicted labels
                 )->float: # top-1 accuracy on the test images (and `predict` when asked)
     "Test accuracy of a linear classifier trained on standardised, frozen features."
+    _check_features(train_feats, train_y, test_feats, test_y)
+    if len(train_feats) < 2:
+        raise ValueError(f"train_feats has {len(train_feats)} row: a probe needs at least 2 images")
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs={epochs!r}: at least 1 (an int)")
+    if not 0 < lr < float('inf'): raise ValueError(f"lr={lr}: must be > 0 and finite")
     device = torch.device(device) if device is not None else train_feats.device
     x, xt = train_feats.detach().float().to(device), test_feats.detach().float().to(device)
     mu, sd = x.mean(0), x.std(0).clamp_min(1e-6)

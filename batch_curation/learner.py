@@ -215,7 +215,8 @@ class Learner:
     def fit(self, n_epochs, # train until this many epochs are done (a resumed run continues towards it)
             cbs=()): # extra callbacks for this fit only
         "Train for `n_epochs`; returns the per-epoch logs (`learn.history`: of this fit, or of a whole resumed run)."
-        if n_epochs < 1: raise ValueError(f"n_epochs={n_epochs}: train for at least one epoch")
+        if isinstance(n_epochs, bool) or not isinstance(n_epochs, int) or n_epochs < 1:
+            raise ValueError(f"n_epochs={n_epochs!r}: train for a whole number of epochs, at least one")
         self.n_epochs, extra = n_epochs, list(cbs)
         self.add_cbs(*extra)
         if self.opt is None: self.opt = self.opt_func(self.model.parameters(), self.lr)
@@ -522,6 +523,8 @@ def plot_history(history, # per-epoch logs (`learn.history`, or the lines of `me
     "Plot per-epoch metrics: first and last value in each title, units from `METRICS`, whole epochs on the x axis."
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
+    if not [k for k in keys if any(k in r for r in history)]:
+        raise ValueError(f"none of {', '.join(keys)} is in the {len(history)} epoch log(s) given: nothing to plot")
     keys = [k for k in keys if any(k in r for r in history)]
     ncols = max(1, min(ncols, len(keys)))
     nrows = -(-len(keys) // ncols)
@@ -628,6 +631,9 @@ def simclr_learner(model, # images -> (h, z), e.g. `SimCLRModel`
                    seed:int=0, # seed of the batch order (and of the views, unless `view_seed` is given)
                    view_seed:int|None=None): # seed of the views (each process of a distributed run its own)
     "A `Learner` with the standard callbacks and no run folder: `fit` returns the per-epoch logs."
+    if lr is not None and not 0 < lr < math.inf:
+        raise ValueError(f"lr={lr}: must be > 0 and finite (None: 0.06 x batch/128)")
+    lr = lr if lr is not None else 0.06 * batch_size / 128
     dev = pick_device(device or 'auto')
     batches = DeviceBatches(data.train_x, batch_size, y=data.train_y, seed=seed, device=dev)
     std = [DeviceCB(), LRScheduleCB(warmup_epochs), RecorderCB(),

@@ -20,6 +20,7 @@ from .curation import CURATION_PLOT_KEYS
 def load_runs(root, # a folder of run folders (each with a summary.json)
              )->list: # one dict per finished run: arm, seed, name, summary, history, path
     "Every finished run under `root`: its arm (folder name without `-sSEED`), seed, final figures and per-epoch logs."
+    if not Path(root).is_dir(): raise FileNotFoundError(f"{root}: no such folder of run folders")
     runs = []
     for s in sorted(Path(root).glob('*/summary.json')):
         try: summary = json.loads(s.read_text())

@@ -82,7 +82,11 @@ class SimCLRModel(nn.Module):
 # %% ../nbs/02_simclr.ipynb #471dc8b7
 def _check_nt_xent(z1, z2, temperature, pos_weight, neg_mask):
     "Validate `nt_xent`'s arguments; return the batch size and the symmetric, diagonal-free mask (or None)."
-    if not temperature > 0: raise ValueError(f"temperature must be > 0, got {temperature}; SimCLR uses 0.1 to 0.5")
+    if not 0 < temperature < math.inf:
+        raise ValueError(f"temperature must be > 0 and finite, got {temperature}; SimCLR uses 0.1 to 0.5")
+    if not (torch.is_tensor(z1) and torch.is_tensor(z2)):
+        raise TypeError(f"z1 and z2 must be torch tensors, got {type(z1).__name__} and {type(z2).__name__}; use "
+                        "torch.as_tensor")
     if z1.ndim != 2 or z1.shape != z2.shape:
         raise ValueError("z1 and z2 must be (B, D) embeddings of the two views of the same B images, got shapes "
                          f"{tuple(z1.shape)} and {tuple(z2.shape)}")
@@ -138,7 +142,8 @@ class NTXentLoss(nn.Module):
     def __init__(self, temperature:float=0.5, # softmax temperature tau > 0
                 ):
         super().__init__()
-        if not temperature > 0: raise ValueError(f"temperature must be > 0, got {temperature}; SimCLR uses 0.1 to 0.5")
+        if not 0 < temperature < math.inf:
+            raise ValueError(f"temperature must be > 0 and finite, got {temperature}; SimCLR uses 0.1 to 0.5")
         self.temperature = temperature
     def forward(self, z1, z2, pos_weight=None, neg_mask=None):
         return nt_xent(z1, z2, self.temperature, pos_weight, neg_mask)

@@ -212,9 +212,12 @@ def test_torchrun_bc_train_writes_one_run_folder_and_resumes(tmp_path):
     assert {'config.json', 'metrics.jsonl', 'checkpoint.pt', 'summary.json'} <= {p.name for p in d.iterdir()}
     assert not [p for p in d.iterdir() if p.name.startswith('.')]  # no temporary files left by any rank
     assert r.stdout.count('summary:') == 1  # only rank 0 reports
+    before = {p.name: p.read_bytes() for p in d.iterdir()}
     r = torchrun('--resume', str(d), '--epochs', '2')  # every rank loads rank 0's checkpoint
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    assert [p.name for p in tmp_path.iterdir()] == ['ddp']
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['ddp', 'ddp-extended-to-2']  # a finished run is kept
+    assert {p.name: p.read_bytes() for p in d.iterdir()} == before
+    d = tmp_path / 'ddp-extended-to-2'
     s = json.loads((d / 'summary.json').read_text())
     assert s['world_size'] == 2 and s['epochs'] == 2 and s['epochs_this_process'] == 1 and 0 <= s['knn'] <= 1
     assert [json.loads(l)['epoch'] for l in (d / 'metrics.jsonl').read_text().splitlines()] == [1, 2]

@@ -100,10 +100,10 @@ def test_a_folder_in_use_is_refused(run):
 
 def test_resume_refuses_fewer_epochs_than_done(run):
     before = contents(run)
-    msg = error_of('--resume', run, '--epochs', '1')
-    assert f'epochs=1: {run} has done 2 epochs; pass --epochs 2 or more' in msg, msg
-    msg = error_of('--resume', run)  # finished: nothing left to do, and its summary stays
-    assert 'has finished its 2 epochs' in msg, msg
+    for more in (['--epochs', '1'], []):  # finished: nothing left to do, and its summary stays
+        msg = error_of('--resume', run, *more)
+        assert f'{run} has done 2 epochs and finished; its result stays' in msg and 'N > 2' in msg, msg
+        assert 'pass --epochs 2 or more' not in msg, msg
     assert contents(run) == before
 
 
@@ -152,6 +152,7 @@ def test_truncated_config_json_is_named(run):
 
 
 def test_resume_removes_stale_temporary_files_and_says_where_it_resumes(run):
+    (run / 'summary.json').unlink()  # a run stopped after its last checkpoint (a finished one is extended elsewhere)
     (run / '.checkpoint.pt.4242.tmp').write_bytes(b'\0' * 100_000)  # a save that a kill interrupted
     (run / '.metrics.jsonl.4242.tmp').write_text('{"epoch": 1')
     r = run_cli('--resume', run, '--epochs', '3')
@@ -167,6 +168,7 @@ def _small_files_only():  # a full disk, as far as checkpoint.pt is concerned
 
 
 def test_a_failed_checkpoint_save_says_the_last_checkpoint_is_intact(run):
+    (run / 'summary.json').unlink()  # a run stopped after its last checkpoint (a finished one is extended elsewhere)
     before = (run / 'checkpoint.pt').read_bytes()
     assert len(before) > 1024 * 1024
     r = run_cli('--resume', run, '--epochs', '3', preexec_fn=_small_files_only)
