@@ -12,7 +12,9 @@ NBDEV_TEST = Path(sys.executable).with_name('nbdev_test')
 def test_notebook(nb):
     flags = os.environ.get('BC_TEST_FLAGS', '')  # e.g. "slow gpu" to run those cells too
     cmd = [str(NBDEV_TEST), '--path', str(nb), '--n_workers', '0'] + (['--flags', flags] if flags else [])
-    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    # as a reader's Jupyter runs them: with the machine's default thread count, not the suite's one thread
+    env = {k: v for k, v in os.environ.items() if k not in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS')}
+    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
     assert res.returncode == 0 and 'Success' in res.stdout + res.stderr, \
         f"{nb.name} failed under nbdev_test:\n{res.stdout[-6000:]}\n{res.stderr[-6000:]}"
 
