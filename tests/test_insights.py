@@ -49,7 +49,7 @@ def test_detection_and_trained_share_tables(tmp_path):
     assert '| false positives, 30% | positive similarity | 0.700 | 0.600 | 0.300 | - | 2 |' in detection_markdown(rows)
     share = trained_share_table(runs)
     assert [(d['arm'], d['trained']) for d in share] == [('fp30-baseline', 0.3), ('fp30-mask', 0.15)]
-    assert '| fp30-mask | 2 | 0.3000 | 0.1500 | 50% |' in trained_share_markdown(share)
+    assert '| fp30-mask | 2 | 1-1 | 0.3000 | 0.1500 | 50% | 50% |' in trained_share_markdown(share)
 
 
 def test_plot_overlap_is_a_2d_histogram_with_the_correlation_in_the_title():
@@ -70,3 +70,13 @@ def test_recovery_differences_pairs_each_arm_with_its_own_baseline(tmp_path):
     rows = recovery_differences(load_runs(tmp_path), metrics=('knn',))
     got = {r['arm']: (r['n'], round(r['mean'], 6)) for r in rows}
     assert got == {'fp30-baseline - fp00-baseline': (3, round(-5.333333, 6)), 'fp30-mask - fp30-baseline': (3, 2.333333)}
+
+
+def test_trained_share_averages_the_epochs_a_scheme_acted():
+    "The removed share is the mean over the epochs the scheme acted (its warm-up left out), and the last one apart."
+    h = [dict(epoch=1, mask_active=0., plant_fp_rate=0.3, plant_fp_trained_rate=0.3),
+         dict(epoch=2, mask_active=1., plant_fp_rate=0.3, plant_fp_trained_rate=0.18),
+         dict(epoch=3, mask_active=1., plant_fp_rate=0.3, plant_fp_trained_rate=0.12)]
+    rows = trained_share_table([dict(arm='fp30-mask', seed=0, history=h, summary={})])
+    assert rows[0]['epochs'] == '2-3' and abs(rows[0]['trained'] - 0.15) < 1e-9 and rows[0]['trained_last'] == 0.12
+    assert '| fp30-mask | 1 | 2-3 | 0.3000 | 0.1500 | 50% | 60% |' in trained_share_markdown(rows)
