@@ -595,7 +595,7 @@ def _flag(f:dataclasses.Field, doc:str):
     if t is bool: return dict(action=argparse.BooleanOptionalAction, help=text)
     if t is dict: return dict(metavar='JSON', help=text)  # parsed by `config_from_args`, which names the flag
     if f.name == 'preset':  # chosen at run time: the GPU decides when neither a flag nor --config names one
-        return dict(choices=list(PRESETS), help=f"{doc} [default: paper with a GPU, quick without; smoke: seconds on "
+        return dict(choices=list(PRESETS), help=f"{doc} [default paper with a GPU, quick without; smoke: seconds on "
                     "synthetic shapes]")
     metavar = t.__name__.upper() + ('|none' if optional else '')
     return dict(type=_or_none(t) if optional else t, metavar=metavar, help=text)
