@@ -4,11 +4,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted(p for p in (ROOT / 'nbs').glob('*.ipynb') if not p.name.startswith('_'))
+# the course, its appendices (A*_*.ipynb) and the companion check notebooks (nbs/checks/), which hold the edge cases
+NOTEBOOKS = sorted(p for p in [*(ROOT / 'nbs').glob('*.ipynb'), *(ROOT / 'nbs' / 'checks').glob('*.ipynb')]
+                   if not p.name.startswith('_'))
+NAMES = [str(p.relative_to(ROOT / 'nbs').with_suffix('')) for p in NOTEBOOKS]
 NBDEV_TEST = Path(sys.executable).with_name('nbdev_test')
 
 
-@pytest.mark.parametrize('nb', NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+@pytest.mark.parametrize('nb', NOTEBOOKS, ids=NAMES)
 def test_notebook(nb):
     flags = os.environ.get('BC_TEST_FLAGS', '')  # e.g. "slow gpu" to run those cells too
     cmd = [str(NBDEV_TEST), '--path', str(nb), '--n_workers', '0'] + (['--flags', flags] if flags else [])
@@ -20,8 +23,7 @@ def test_notebook(nb):
 
 
 def test_all_notebooks_found():
-    names = {p.stem for p in NOTEBOOKS}
-    assert {'index', '00_data'} <= names, names
+    assert {'index', '00_data'} <= set(NAMES), NAMES
 
 
 GPU_CELL = re.compile(r'^#\|\s*gpu\b', re.M)
