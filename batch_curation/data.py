@@ -219,24 +219,31 @@ def _split_plan(src, test_fraction, seed):
     return plan
 
 # %% ../nbs/00_data.ipynb #c2e8cbf9
+def _link_or_copy(src, dst):
+    "Hard-link `src` to `dst`, or copy it where a link is not possible (another disk); says which."
+    try: os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+        return 'copies'
+    return 'hard links'
+
 def split_folder(src, # a folder of class folders: src/<class>/<image>
                  dst, # a new or empty folder for dst/train/<class>/ and dst/test/<class>/
                  test_fraction:float=0.2, # share of each class's images that go to test/ (at least one)
                  seed:int=0): # seed of the choice
-    "Split `src/<class>/*` into `dst/train/<class>/*` and `dst/test/<class>/*` by hard links (or copies); `src` is untouched."
+    "Split `src/<class>/*` into `dst/train/<class>/*` and `dst/test/<class>/*`, linking or copying; `src` is untouched."
     src, dst = Path(src), Path(dst)
     if not 0 < test_fraction < 1: raise ValueError(f"test_fraction={test_fraction}: give a share between 0 and 1")
     if not src.is_dir(): raise DatasetError(f"{src} is not a folder: give a folder of class folders, <class>/<image>")
     if dst.exists() and (not dst.is_dir() or any(dst.iterdir())):
         raise DatasetError(f"{dst} is not an empty folder: give a new one (split_folder never overwrites files)")
-    if dst.resolve().is_relative_to(src.resolve()): raise DatasetError(f"{dst} is inside {src}: give a folder outside it")
+    if dst.resolve().is_relative_to(src.resolve()):
+        raise DatasetError(f"{dst} is inside {src}: give a folder outside it")
     plan, how = _split_plan(src, test_fraction, seed), set()
     for c, splits in plan.items():
         for split, fs in zip(('train', 'test'), splits):
             (dst / split / c).mkdir(parents=True, exist_ok=True)
-            for f in fs:
-                try: os.link(f, dst / split / c / f.name); how.add('hard links')
-                except OSError: shutil.copy2(f, dst / split / c / f.name); how.add('copies')
+            for f in fs: how.add(_link_or_copy(f, dst / split / c / f.name))
     n_train, n_test = (sum(len(s[i]) for s in plan.values()) for i in (0, 1))
     print(f"{dst}: {len(plan)} classes, {n_train:,} train / {n_test:,} test images ({' and '.join(sorted(how))} "
           f"of the files in {src})")

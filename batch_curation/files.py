@@ -35,7 +35,7 @@ def _split_class_file(name):
 
 # %% ../nbs/A1_files.ipynb #40ea0b98
 def _sort_images(names):
-    "Image files by place: split/<class>/<image> as {split: {class: [name]}}, split/<image> as {split: [name]}, the rest."
+    "Image files by place: split/<class>/<image> as {split: {class: [name]}}, split/<image> as {split: [name]}, others."
     labelled, flat, other = {s: {} for s in SPLITS}, {s: [] for s in SPLITS}, []
     for n in names:
         if (s := _split_class_file(n)) is not None: labelled[s[0]].setdefault(s[1], []).append(n)
@@ -78,8 +78,8 @@ def _list_tree(names, source):
     if labelled['train'] or labelled['test']: return _list_labelled(labelled, source)
     folders = sorted({_folder_of(m) for m in other})
     if not folders:
-        raise DatasetError(f"{source} holds no images (extensions {', '.join(sorted(IMAGE_EXTENSIONS))}): give a folder "
-                           "of images, or train/<class>/<image> and test/<class>/<image>")
+        raise DatasetError(f"{source} holds no images (extensions {', '.join(sorted(IMAGE_EXTENSIONS))}): give a "
+                           "folder of images, or train/<class>/<image> and test/<class>/<image>")
     if len(folders) > 1:
         raise DatasetError(f"{source} has images in {len(folders)} folders ({', '.join(folders[:3])}"
                            f"{', ...' if len(folders) > 3 else ''}) but no train/ and test/ folders: give one folder "
