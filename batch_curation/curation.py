@@ -5,10 +5,12 @@
 # %% auto #0
 __all__ = ['POOLS', 'THRESHOLDS', 'REJECTED', 'MASK_NEGATIVES', 'IOU_BINS', 'SCHEMES', 'CURATION_PLOT_KEYS',
            'CURATION_SUMMARY_KEYS', 'RunningQuantile', 'frozen_encoder', 'CurationCB', 'ImageQueue',
-           'mean_crop_overlap', 'selection_stats', 'selection_epoch_stats', 'check_selection', 'BatchSelectionCB',
-           'PairSelectionCB', 'likely_false_negatives', 'random_scores', 'negative_mask_stats', 'crop_iou_stats',
-           'mask_epoch_stats', 'ProbePairs', 'LossMaskCB', 'OracleNegativesCB', 'positive_huber', 'HuberPositiveCB',
-           'scheme_params', 'make_curation', 'plot_curation']
+           'mean_crop_overlap', 'check_selection', 'selection_threshold', 'passes_threshold', 'draw_candidates',
+           'keep_best', 'selection_stats', 'selection_record', 'count_trained', 'selection_epoch_stats',
+           'BatchSelectionCB', 'PairSelectionCB', 'likely_false_negatives', 'random_scores', 'negative_mask_stats',
+           'crop_iou_stats', 'mask_epoch_stats', 'ProbePairs', 'check_mask', 'positive_scores', 'negative_scores',
+           'running_threshold', 'positive_mask_stats', 'mask_state', 'load_mask_state', 'LossMaskCB',
+           'OracleNegativesCB', 'positive_huber', 'HuberPositiveCB', 'scheme_params', 'make_curation', 'plot_curation']
 
 # %% ../nbs/05b_schemes.ipynb #d545ad6d
 import copy, inspect, math
@@ -143,6 +145,53 @@ def mean_crop_overlap(step:Step):
     if not all(isinstance(p, dict) and 'box' in p for p in (step.p1, step.p2)): return None
     return crop_overlap(step.p1, step.p2).mean()
 
+def check_selection(score, pool, threshold, quantile, threshold_value, tries, rejected):
+    "Raise a clear error for arguments of `BatchSelectionCB` that do not go together."
+    check_choice('score', score, BATCH_CRITERIA)
+    for name, value, choices in (('pool', pool, POOLS), ('threshold', threshold, THRESHOLDS),
+                                 ('rejected', rejected, REJECTED)): check_choice(name, value, choices)
+    if not 0 < quantile < 1 or tries < 1:
+        raise ValueError(f"quantile={quantile} must be in (0, 1) and tries={tries} >= 1")
+    if threshold == 'fixed' and threshold_value is None:
+        raise ValueError("threshold='fixed' needs threshold_value (in batch_score units, e.g. -0.3 for a Fréchet "
+                         "distance of 0.3)")
+    if threshold == 'best' and tries < 2: raise ValueError(f"threshold='best' needs tries >= 2, not {tries}")
+
+# %% ../nbs/05b_schemes.ipynb #3cc0a7c0
+def selection_threshold(window:RunningQuantile, threshold:str, quantile:float, sign:float, value:float|None):
+    "The acceptance threshold in preference units: a device scalar ('window'), a float ('fixed'), or None ('best')."
+    if threshold == 'best': return None
+    return window.quantile(quantile) if threshold == 'window' else sign * value
+
+def passes_threshold(s:torch.Tensor, # the first candidate's score, in preference units (a device scalar)
+                     thr)->tuple: # the threshold, a device scalar or a float; None ('best'): never passes
+    "Read the score and the threshold back together, one host sync: (passed, score, threshold) as floats."
+    if thr is None: return False, None, None
+    first_score, thr = torch.stack([s, torch.as_tensor(thr, device=s.device)]).tolist()
+    return first_score >= thr, first_score, thr
+
+def draw_candidates(learn, first:Step, s:torch.Tensor, # the learner; the step's first candidate and its score
+                    tries:int, generator:torch.Generator, # candidates in all; the scheme's own generator
+                    queue:ImageQueue|None, # pool 'images': where the other images come from; None: new views
+                    score)->tuple: # `score(step)`: a candidate's score (a device scalar)
+    "`first` and `tries - 1` more candidates of its step, and their scores."
+    cands, scores = [first], [s]
+    for _ in range(tries - 1):
+        idx = first.idx if queue is None else queue.take(len(first))
+        step = Step(idx, redrawn=True, new_images=queue is not None)
+        cands.append(learn.embed(learn.draw_views(step, generator)))  # in training mode: BatchNorm learns
+        scores.append(score(cands[-1]))
+    return cands, scores
+
+def keep_best(cands:list, scores:list, # the candidates and their scores (device scalars)
+              requeue:ImageQueue|None=None)->tuple: # put the images of the other candidates back into this queue
+    "The candidates' scores as floats (one host sync) and the best one's index; the others' images go to `requeue`."
+    prefs = torch.stack(scores).tolist()
+    best = max(range(len(cands)), key=prefs.__getitem__)
+    if requeue is not None: requeue.put_back(*(c.idx for i, c in enumerate(cands) if i != best))
+    return prefs, best
+
+# %% ../nbs/05b_schemes.ipynb #bfceb5c5
 def selection_stats(scores:list, # batch scores of the candidates, in the order drawn
                     best:int, threshold=None, iou_first=None, iou_trained=None)->dict:
     "What batch selection logs of one step: which candidate it trained on, and how it scored against the first."
@@ -155,6 +204,19 @@ def selection_stats(scores:list, # batch scores of the candidates, in the order 
         stats.update(_gap=scores[best] - sum(rest) / len(rest), _chosen=best + 1)
     return stats
 
+def selection_record(prefs:list, best:int, thr, sign:float, # preference scores, the chosen one, threshold, sign
+                     first:Step, trained:Step)->tuple: # the first candidate and the one trained on
+    "A step's statistics (`selection_stats`) and its summary (the scheme's `last`), in `batch_score` units."
+    raw = [sign * p for p in prefs]
+    stats = selection_stats(raw, best, None if thr is None else sign * thr,
+                            mean_crop_overlap(first), mean_crop_overlap(trained))
+    return stats, dict(tries=len(raw), first=raw[0], trained=raw[best], threshold=stats.get('threshold'),
+                       scores=raw, chosen=best)
+
+def count_trained(times_trained:torch.Tensor, idx:torch.Tensor):
+    "Count one more training of each image in `idx`."
+    times_trained.index_add_(0, idx, torch.ones(len(idx), device=times_trained.device))
+
 def selection_epoch_stats(window:'RunningQuantile', times_trained:torch.Tensor, sign:float,
                           sums:dict, counts:dict)->dict:
     "What batch selection logs of an epoch besides its per-step means: the window, how often each image trained."
@@ -166,18 +228,6 @@ def selection_epoch_stats(window:'RunningQuantile', times_trained:torch.Tensor, 
         log['sel_score_gap'] = float(sums['_gap']) / counts['_gap']
         log['sel_chosen_try'] = float(sums['_chosen']) / counts['_chosen']
     return log
-
-def check_selection(score, pool, threshold, quantile, threshold_value, tries, rejected):
-    "Raise a clear error for arguments of `BatchSelectionCB` that do not go together."
-    check_choice('score', score, BATCH_CRITERIA)
-    for name, value, choices in (('pool', pool, POOLS), ('threshold', threshold, THRESHOLDS),
-                                 ('rejected', rejected, REJECTED)): check_choice(name, value, choices)
-    if not 0 < quantile < 1 or tries < 1:
-        raise ValueError(f"quantile={quantile} must be in (0, 1) and tries={tries} >= 1")
-    if threshold == 'fixed' and threshold_value is None:
-        raise ValueError("threshold='fixed' needs threshold_value (in batch_score units, e.g. -0.3 for a Fréchet "
-                         "distance of 0.3)")
-    if threshold == 'best' and tries < 2: raise ValueError(f"threshold='best' needs tries >= 2, not {tries}")
 
 # %% ../nbs/05b_schemes.ipynb #13a2fd5c
 class BatchSelectionCB(CurationCB):
@@ -202,61 +252,34 @@ class BatchSelectionCB(CurationCB):
 
     def before_fit(self):
         super().before_fit()
-        self.gen = torch.Generator(self.learn.device).manual_seed(self.seed)
+        self.gen, self.last = torch.Generator(self.learn.device).manual_seed(self.seed), None
         self.times_trained = torch.zeros(len(self.learn.batches.x), device=self.learn.device)
     def before_epoch(self):
         super().before_epoch()
         self.times_trained.zero_()
-        if self.pool == 'images': self.queue = ImageQueue(self.learn.dl, len(self.learn.batches.x), self.gen)
+        self.queue = ImageQueue(self.learn.dl, len(self.learn.batches.x), self.gen) if self.pool == 'images' else None
     def before_batch(self):
-        if self.pool == 'images': self.learn.step.idx = self.queue.take(len(self.learn.step))
-
+        if self.queue is not None: self.learn.step.idx = self.queue.take(len(self.learn.step))
     def score(self, step:Step)->torch.Tensor:
         "The batch score of `step` times the preference sign: higher = preferred (a scalar on the device)."
         return self.sign * batch_score(self.score_name, *self.embeddings(step), step).float()
-    def candidate(self, first:Step)->Step:
-        "Another candidate for this step from the scheme's generator, embedded in training mode (BatchNorm learns)."
-        idx = self.queue.take(len(first)) if self.pool == 'images' else first.idx
-        step = Step(idx, redrawn=True, new_images=self.pool == 'images')
-        return self.learn.embed(self.learn.draw_views(step, self.gen))
-
     def after_predict(self):
-        first = self.learn.step
-        s = self.score(first)
+        first, s = self.learn.step, self.score(self.learn.step)
         self.window.push(s)
         self.log(active=self.active)
-        self.last = None
         if self.active: self.learn.step = self.select(first, s)
-        idx = self.learn.step.idx
-        self.times_trained.index_add_(0, idx, torch.ones(len(idx), device=self.learn.device))
+        count_trained(self.times_trained, self.learn.step.idx)
     def select(self, first:Step, s)->Step:
         "The step to train on: `first` if its score `s` passes the threshold, else the best of `tries` candidates."
-        thr = None
-        if self.threshold != 'best':
-            thr = (self.window.quantile(self.quantile) if self.threshold == 'window'
-                   else self.sign * self.threshold_value)
-            # host sync: the decision
-            first_score, thr = torch.stack([s, torch.as_tensor(thr, device=s.device)]).tolist()
-            if first_score >= thr: return self.record([first], [first_score], 0, thr)
-        cands, scores = [first], [s]
-        for _ in range(self.tries - 1):
-            cands.append(self.candidate(first))
-            scores.append(self.score(cands[-1]))
-        prefs = torch.stack(scores).tolist()  # host sync: the choice
-        best = max(range(len(cands)), key=prefs.__getitem__)
-        if self.pool == 'images' and self.rejected == 'requeue':
-            self.queue.put_back(*(c.idx for i, c in enumerate(cands) if i != best))
-        return self.record(cands, prefs, best, thr)
-    def record(self, cands:list, prefs:list, best:int, thr)->Step:
-        "Log the step (scores in `batch_score` units) and return the candidate to train on."
-        raw = [self.sign * p for p in prefs]
-        stats = selection_stats(raw, best, None if thr is None else self.sign * thr,
-                                mean_crop_overlap(cands[0]), mean_crop_overlap(cands[best]))
-        self.last = dict(tries=len(cands), first=raw[0], trained=raw[best], threshold=stats.get('threshold'),
-                         scores=raw, chosen=best)
-        self.log(**stats)
+        thr = selection_threshold(self.window, self.threshold, self.quantile, self.sign, self.threshold_value)
+        passed, first_score, thr = passes_threshold(s, thr)  # host sync (none with 'best'): the decision
+        if passed: cands, prefs, best = [first], [first_score], 0
+        else:
+            cands, scores = draw_candidates(self.learn, first, s, self.tries, self.gen, self.queue, self.score)
+            prefs, best = keep_best(cands, scores, self.queue if self.rejected == 'requeue' else None)  # host sync
+        stats, self.last = selection_record(prefs, best, thr, self.sign, first, cands[best])
+        self.log(**stats)  # in `batch_score` units
         return cands[best]
-
     def after_epoch(self):
         log = self.learn.epoch_log
         log.update(selection_epoch_stats(self.window, self.times_trained, self.sign, self.sums, self.counts))
@@ -385,6 +408,53 @@ class ProbePairs:
         if not self.views['dropped']: return {}
         return {k: tuple(torch.cat(parts) for parts in zip(*v)) for k, v in self.views.items() if v}
 
+# %% ../nbs/05b_schemes.ipynb #e1bf9b6b
+def check_mask(positives, negatives, pos_quantile, neg_quantile)->tuple:
+    "Check the arguments of `LossMaskCB`; returns `positives, negatives` with 'none' read as None (TOML has no null)."
+    positives, negatives = (None if v == 'none' else v for v in (positives, negatives))
+    if positives is not None: check_choice('positives', positives, (*PAIR_CRITERIA, 'random'))
+    if negatives is not None: check_choice('negatives', negatives, MASK_NEGATIVES)
+    if not (0 < pos_quantile < 1 and 0 < neg_quantile < 1):
+        raise ValueError(f"pos_quantile={pos_quantile} and neg_quantile={neg_quantile} must be in (0, 1)")
+    return positives, negatives
+
+def positive_scores(positives:str, e1, e2, step:Step, generator=None)->torch.Tensor:
+    "(B,) scores of the positive pairs by the `PAIR_CRITERIA` name `positives`, or uniform ones for 'random'."
+    if positives == 'random': return random_scores(len(e1), generator, pairs=True)
+    return pair_score(positives, e1, e2, step)
+
+def negative_scores(negatives:str, e1, e2, generator=None)->torch.Tensor:
+    "(B, B) scores of the negative pairs with a NaN diagonal: cosine similarity, or uniform ones for 'random'."
+    return negative_similarity(e1, e2) if negatives == 'similarity' else random_scores(len(e1), generator, pairs=False)
+
+def running_threshold(window:RunningQuantile, scores:torch.Tensor, q:float, fixed:float|None=None, sign:float=1.):
+    "Remember this step's `scores` in `window`; the threshold is then its `q`-quantile, or `sign * fixed` if given."
+    window.push(scores)
+    return window.quantile(q) if fixed is None else sign * fixed
+
+def positive_mask_stats(weight:torch.Tensor, threshold, step:Step)->dict:
+    "The dropped share of positives and the threshold; the crop IoU of dropped and kept pairs when views know crops."
+    stats = dict(pos_masked=1 - weight.mean(), pos_threshold=threshold)
+    if step.p1 is not None and 'box' in step.p1:  # views from `SimCLRAugment` know their crops
+        stats.update(crop_iou_stats(crop_overlap(step.p1, step.p2), weight == 0))
+    return stats
+
+# %% ../nbs/05b_schemes.ipynb #5dda3366
+def mask_state(pos_window:RunningQuantile, neg_window:RunningQuantile, random_gen=None)->dict:
+    "Loss masking's state: its two windows, and the generator of 'random' scores when it has one."
+    sd = {'pos': pos_window.state_dict(), 'neg': neg_window.state_dict()}
+    if random_gen is not None: sd['random'] = random_gen.get_state()
+    return sd
+
+def load_mask_state(sd:dict, pos_window, neg_window, random_gen=None):
+    "Put `mask_state`'s windows back; returns the generator of 'random' scores, restored when `sd` holds one."
+    pos_window.load_state_dict(sd['pos'])
+    neg_window.load_state_dict(sd['neg'])
+    if 'random' not in sd: return random_gen
+    random_gen = torch.Generator(pos_window.buf.device if pos_window.buf is not None else 'cpu')
+    random_gen.set_state(sd['random'].cpu())
+    return random_gen
+
 # %% ../nbs/05b_schemes.ipynb #2c371b8a
 class LossMaskCB(CurationCB):
     "Drop positive pairs scored below a running quantile and mask likely false negatives in NT-Xent; no extra forward."
@@ -397,21 +467,14 @@ class LossMaskCB(CurationCB):
                  neg_quantile:float=0.99, # mask negative pairs more similar than this quantile of the window
                  window:int=50, # batches the running quantiles look back on
                  seed:int=0, # seed of the windows' sampling generators (and of the 'random' scores: seed + 2)
-                 probe_pairs:int=2048, # views of this many dropped positive pairs of the last epoch are kept for
-                                       # the final probe (`probe_pairs_views`), and as many kept ones; 0: none
+                 probe_pairs:int=2048, # keep views of this many dropped (and kept) pairs of the last epoch; 0: none
                  warmup_epochs:float=1., warmup_steps:int|None=None, scorer:nn.Module|None=None, space:str='z'):
         super().__init__(warmup_epochs, warmup_steps, scorer, space)
-        positives, negatives = (None if v == 'none' else v for v in (positives, negatives))  # TOML has no null: 'none'
-        if positives is not None: check_choice('positives', positives, (*PAIR_CRITERIA, 'random'))
-        if negatives is not None: check_choice('negatives', negatives, MASK_NEGATIVES)
-        if not (0 < pos_quantile < 1 and 0 < neg_quantile < 1):
-            raise ValueError(f"pos_quantile={pos_quantile} and neg_quantile={neg_quantile} must be in (0, 1)")
-        self.positives, self.pos_quantile, self.pos_threshold = positives, pos_quantile, pos_threshold
-        self.sign = preference(prefer)
-        self.negatives, self.neg_quantile, self.probe_pairs, self.seed = negatives, neg_quantile, probe_pairs, seed
+        self.positives, self.negatives = check_mask(positives, negatives, pos_quantile, neg_quantile)
+        self.pos_quantile, self.pos_threshold, self.sign = pos_quantile, pos_threshold, preference(prefer)
+        self.neg_quantile, self.probe_pairs, self.seed = neg_quantile, probe_pairs, seed
         self.pos_window, self.neg_window = RunningQuantile(window, 1024, seed), RunningQuantile(window, 1024, seed + 1)
         self.random_gen, self.probe = None, ProbePairs(probe_pairs)  # 'random' scores: the scheme's own generator
-
     def before_fit(self):
         super().before_fit()
         if 'random' in (self.positives, self.negatives) and self.random_gen is None:
@@ -419,7 +482,6 @@ class LossMaskCB(CurationCB):
     def before_epoch(self):
         super().before_epoch()
         self.probe = ProbePairs(self.probe_pairs)
-
     def after_predict(self):
         step, active = self.learn.step, self.active
         e1, e2 = self.embeddings(step)
@@ -428,46 +490,31 @@ class LossMaskCB(CurationCB):
         if self.negatives is not None: self.mask_negatives(step, e1, e2, active)
     def mask_positives(self, step:Step, e1, e2, active:bool):
         "Weight 0 for the positive pairs scored below the threshold; their crop IoU and some of their views."
-        if self.positives == 'random': s = self.sign * random_scores(len(e1), self.random_gen, pairs=True)
-        else: s = self.sign * pair_score(self.positives, e1, e2, step)
-        self.pos_window.push(s)
-        t = (self.pos_window.quantile(self.pos_quantile) if self.pos_threshold is None
-             else self.sign * self.pos_threshold)
+        s = self.sign * positive_scores(self.positives, e1, e2, step, self.random_gen)
+        t = running_threshold(self.pos_window, s, self.pos_quantile, self.pos_threshold, self.sign)
         if not active: return
         weight = (s >= t).float()
         step.add_loss_kwargs(pos_weight=weight)
-        self.log(pos_masked=1 - weight.mean(), pos_threshold=self.sign * t)
-        if step.p1 is not None and 'box' in step.p1:  # views from `SimCLRAugment` know their crops
-            self.log(**crop_iou_stats(crop_overlap(step.p1, step.p2), weight == 0))
-        if self.probe_pairs and self.learn.epoch == self.learn.n_epochs - 1:  # the last epoch
-            self.probe.add(step, weight == 0)
+        self.log(**positive_mask_stats(weight, self.sign * t, step))
+        if self.probe_pairs and self.learn.epoch == self.learn.n_epochs - 1: self.probe.add(step, weight == 0)
     def mask_negatives(self, step:Step, e1, e2, active:bool):
         "Mask the negative pairs more similar than the threshold (each image keeps one negative)."
-        S = (negative_similarity(e1, e2) if self.negatives == 'similarity'
-             else random_scores(len(e1), self.random_gen, pairs=False))
+        S = negative_scores(self.negatives, e1, e2, self.random_gen)
         self.neg_window.push(S)
         if not active: return
         t = self.neg_window.quantile(self.neg_quantile)
         m = likely_false_negatives(S, t)
         step.add_loss_kwargs(neg_mask=m)
         self.log(**negative_mask_stats(m, t, None if self.learn.batches.y is None else self.learn.batches.y[step.idx]))
-
     def probe_pairs_views(self)->dict:
         "{'dropped': (v1, v2, idx), 'kept': (...)}: views of positive pairs of the last epoch, for `evaluate_backbone`."
         return self.probe.result()
     def after_epoch(self):
         self.learn.epoch_log.update(mask_epoch_stats(self.sums))
         super().after_epoch()
-    def state_dict(self):
-        sd = {'pos': self.pos_window.state_dict(), 'neg': self.neg_window.state_dict()}
-        if self.random_gen is not None: sd['random'] = self.random_gen.get_state()
-        return sd
+    def state_dict(self): return mask_state(self.pos_window, self.neg_window, self.random_gen)
     def load_state_dict(self, sd):
-        self.pos_window.load_state_dict(sd['pos'])
-        self.neg_window.load_state_dict(sd['neg'])
-        if 'random' in sd:
-            self.random_gen = torch.Generator(self.pos_window.buf.device if self.pos_window.buf is not None else 'cpu')
-            self.random_gen.set_state(sd['random'].cpu())
+        self.random_gen = load_mask_state(sd, self.pos_window, self.neg_window, self.random_gen)
 
 # %% ../nbs/05b_schemes.ipynb #35dad85c
 class OracleNegativesCB(CurationCB):
@@ -583,6 +630,8 @@ register_metrics('PairSelectionCB', {
     'pair_score_kept': ("mean pair score of the kept pairs", 'score'),
     'pair_score_pool': ("mean pair score of the whole pool", 'score'),
     'pair_dropped_class{n}': ("fraction of class n's pairs in the pool that were dropped (with labels)", 'fraction')})
+
+# %% ../nbs/05b_schemes.ipynb #be7becb1
 register_metrics('LossMaskCB', {
     'mask_pos_masked': ("fraction of positive pairs given weight 0", 'fraction', 'positives masked'),
     'mask_pos_threshold': ("the positives' score threshold", 'score'),

@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['world_info', 'is_main_process', 'init_distributed', 'shard_sizes', 'shard', 'all_gather_rows', 'GatherWithGrad',
-           'gather_with_grad', 'gather_pairs', 'free_port', 'run_local', 'gradient_check', 'DistributedCB']
+           'gather_with_grad', 'gather_pairs', 'free_port', 'run_local', 'gradient_check', 'with_sync_batchnorm',
+           'ddp_model_fn', 'shard_rows', 'gather_step_rows', 'restore_view_generator', 'DistributedCB']
 
 # %% ../nbs/06_distributed.ipynb #6953e3ba
 import copy, os, socket, tempfile, warnings
@@ -157,6 +158,42 @@ def gradient_check(model:nn.Module, # images -> (h, z), on this rank's device
     return dict(loss=loss.item(), loss_diff=abs(loss.item() - loss_ref.item()), grad_diff=max(diffs),
                 grad_max=max(q.grad.abs().max().item() for q in ref.parameters()))
 
+# %% ../nbs/06_distributed.ipynb #dced9b73
+def with_sync_batchnorm(model:nn.Module, device:torch.device, rank:int=0)->nn.Module:
+    "On CUDA, `model` with SyncBatchNorm (same parameters); on the CPU `model` as it is, warning if it has BatchNorm."
+    if device.type == 'cuda': return nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    if rank == 0 and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        warnings.warn("SyncBatchNorm needs CUDA: on the CPU each process normalises with the statistics of its own "
+                      "shard")
+    return model
+
+def ddp_model_fn(model:nn.Module, device:torch.device, compile_cb=None, **ddp_kwargs)->nn.Module:
+    "`model` in DistributedDataParallel, compiled with `compile_cb`'s arguments when there is a `CompileCB`."
+    ddp = DDP(model, device_ids=[device.index] if device.type == 'cuda' else None, **ddp_kwargs)
+    return torch.compile(ddp, **compile_cb.kwargs) if compile_cb else ddp
+
+def shard_rows(n:int, rank:int, world:int)->slice:
+    "The rows of rank `rank`'s slice of `n` (see `shard_sizes`)."
+    sizes = shard_sizes(n, world)
+    return slice(sum(sizes[:rank]), sum(sizes[:rank + 1]))
+
+def gather_step_rows(step:Step, sizes:list)->Step:
+    "Gather the global step's features, images, views and per-image view parameters, without gradients."
+    keys = [k for k, v in step.p1.items() if torch.is_tensor(v) and v.ndim and len(v) == len(step.v1)]
+    rows = all_gather_rows([torch.cat([step.h1, step.h2], 1), step.images, step.v1, step.v2,
+                            *(step.p1[k] for k in keys), *(step.p2[k] for k in keys)], sizes)
+    step.h1, step.h2 = rows[0].chunk(2, dim=1)
+    step.images, step.v1, step.v2 = rows[1:4]
+    step.p1 = {**step.p1, **dict(zip(keys, rows[4:4 + len(keys)]))}
+    step.p2 = {**step.p2, **dict(zip(keys, rows[4 + len(keys):]))}
+    return step
+
+def restore_view_generator(gen:torch.Generator, states:list|None, rank:int, world:int, epoch:int):
+    "Put rank `rank`'s saved state back into `gen`; saved by another number of processes: seed a fresh one per rank."
+    if states is not None and len(states) == world: gen.set_state(states[rank].cpu())
+    else:  # correct, not a bit-exact continuation
+        gen.manual_seed(gen.initial_seed() + 1_000_003 * (epoch + 1) + rank)
+
 # %% ../nbs/06_distributed.ipynb #6b11e822
 class DistributedCB(Callback):
     "Data-parallel training over the process group: a DDP model, a shard of views per rank, the global step after it."
@@ -171,16 +208,9 @@ class DistributedCB(Callback):
             raise RuntimeError("DistributedCB needs a process group: start with torchrun, and call init_distributed() "
                                "first")
         self.rank, self.world, _ = world_info()
-        if self.sync_bn and learn.device.type == 'cuda':
-            learn.model = nn.SyncBatchNorm.convert_sync_batchnorm(learn.model)  # same parameters
-        elif self.sync_bn and self.rank == 0 and any(isinstance(m, nn.modules.batchnorm._BatchNorm)
-                                                     for m in learn.model.modules()):
-            warnings.warn("SyncBatchNorm needs CUDA: on the CPU each process normalises with the statistics of its own "
-                          "shard")
-        device_ids = [learn.device.index] if learn.device.type == 'cuda' else None
-        ddp = DDP(learn.model, device_ids=device_ids, **self.ddp_kwargs)
+        if self.sync_bn: learn.model = with_sync_batchnorm(learn.model, learn.device, self.rank)
         cc = next((cb for cb in learn.cbs if isinstance(cb, CompileCB)), None)
-        learn.model_fn = torch.compile(ddp, **cc.kwargs) if cc else ddp
+        learn.model_fn = ddp_model_fn(learn.model, learn.device, cc, **self.ddp_kwargs)
         self.own_gen, self.first_epoch = learn.aug_gen, True
         learn.stages.update(draw_views=self.draw_views, embed=self.embed)
     def cleanup_fit(self):
@@ -192,8 +222,7 @@ class DistributedCB(Callback):
         "Views of this rank's slice of the global batch `step.idx`."
         if len(step) < self.world:
             raise ValueError(f"a batch of {len(step)} images cannot be split over {self.world} processes")
-        sizes = shard_sizes(len(step), self.world)
-        rows = slice(sum(sizes[:self.rank]), sum(sizes[:self.rank + 1]))
+        rows = shard_rows(len(step), self.rank, self.world)
         if step.redrawn:  # a scheme's generator, in the same state on every rank: the whole batch, then this slice
             part = self.learn.local_draw_views(Step(step.idx), generator).rows(rows)
         else: part = self.learn.local_draw_views(Step(step.idx[rows]), generator)  # this rank's own generator
@@ -205,14 +234,7 @@ class DistributedCB(Callback):
         self.learn.local_embed(step)
         sizes = shard_sizes(len(step), self.world)
         step.z1, step.z2 = gather_pairs(step.z1, step.z2, sizes)
-        keys = [k for k, v in step.p1.items() if torch.is_tensor(v) and v.ndim and len(v) == len(step.v1)]
-        rows = all_gather_rows([torch.cat([step.h1, step.h2], 1), step.images, step.v1, step.v2,
-                                *(step.p1[k] for k in keys), *(step.p2[k] for k in keys)], sizes)
-        step.h1, step.h2 = rows[0].chunk(2, dim=1)
-        step.images, step.v1, step.v2 = rows[1:4]
-        step.p1 = {**step.p1, **dict(zip(keys, rows[4:4 + len(keys)]))}
-        step.p2 = {**step.p2, **dict(zip(keys, rows[4 + len(keys):]))}
-        return step
+        return gather_step_rows(step, sizes)
 
     def after_epoch(self):  # before CheckpointCB saves (`ORDER`)
         self.aug_states = [None] * self.world
@@ -221,11 +243,7 @@ class DistributedCB(Callback):
     def load_state_dict(self, sd): self.pending = sd['aug_states']
     def before_epoch(self):
         "On the first epoch of a resumed run, put this rank's view generator back."
-        if not self.first_epoch or self.learn.start_epoch == 0:
-            self.first_epoch = False
-            return
-        if self.pending is not None and len(self.pending) == self.world:
-            self.own_gen.set_state(self.pending[self.rank].cpu())
-        else:  # a fresh generator per rank: correct, not a bit-exact continuation
-            self.own_gen.manual_seed(self.own_gen.initial_seed() + 1_000_003 * (self.learn.start_epoch + 1) + self.rank)
-        self.first_epoch, self.pending = False, None
+        if self.first_epoch and self.learn.start_epoch != 0:
+            restore_view_generator(self.own_gen, self.pending, self.rank, self.world, self.learn.start_epoch)
+            self.pending = None
+        self.first_epoch = False

@@ -11,6 +11,7 @@ from batch_curation.learner import (Learner, Callback, LossRecorderCB, RecorderC
 from batch_curation.criteria import *
 from batch_curation.criteria import _psd_sqrt
 from batch_curation.curation import *
+import batch_curation.curation as curation
 from _helpers import StopAfter
 
 DS = procedural_dataset(n_train_per_class=24, n_test_per_class=4, size=16)
@@ -232,7 +233,7 @@ def test_batch_selection_in_warm_up_is_the_baseline(kw):
     assert learn.batches.gen.get_state().equal(base.batches.gen.get_state())
 
 
-def test_image_pool_trains_the_best_candidate_and_requeues_the_rest():
+def test_image_pool_trains_the_best_candidate_and_requeues_the_rest(monkeypatch):
     class Spy(Callback):
         order = 1.5  # after the selection: what the loss will see
         def before_fit(s): s.trained = []
@@ -240,11 +241,12 @@ def test_image_pool_trains_the_best_candidate_and_requeues_the_rest():
     sel, spy = BatchSelectionCB(pool='images', threshold='best', tries=2, warmup_steps=0, seed=3), Spy()
     learn = learner([sel, spy])
     picks = []
-    orig = sel.record
-    def record(cands, prefs, best, thr):
+    orig = curation.keep_best
+    def keep_best(cands, scores, requeue=None):  # the choice of every step that drew candidates
+        prefs, best = orig(cands, scores, requeue)
         picks.append(([c.idx.clone() for c in cands], prefs, best))
-        return orig(cands, prefs, best, thr)
-    sel.record = record
+        return prefs, best
+    monkeypatch.setattr(curation, 'keep_best', keep_best)
     learn.fit(1)
     assert len(picks) == len(learn.batches) and all(len(c) == 2 for c, _, _ in picks)
     for (cands, prefs, best), trained in zip(picks, spy.trained):
