@@ -7,7 +7,7 @@ __all__ = ['RESUME_MAY_CHANGE', 'EXTENDED_FROM', 'RunFolderError', 'write_error'
            'check_new_run_dir', 'check_run_dir', 'check_model_fits', 'RunFolder', 'data_fingerprint', 'DataCheckCB',
            'check_same_data', 'extend_finished', 'start_extension', 'git_commit', 'device_name']
 
-# %% ../nbs/A3_run_folder.ipynb #163947f1
+# %% ../nbs/A3_run_folder.ipynb #16cc6d2a
 import dataclasses, errno, hashlib, json, os, platform, re, shutil, subprocess
 from pathlib import Path
 import torch
@@ -16,7 +16,7 @@ from .learner import Callback, CheckpointCB, read_checkpoint
 try: import fcntl
 except ImportError: fcntl = None  # no flock (Windows): run folders are not locked there
 
-# %% ../nbs/A3_run_folder.ipynb #64fc2478
+# %% ../nbs/A3_run_folder.ipynb #2cf135b5
 class RunFolderError(RuntimeError): "A run folder that cannot be used or written; the message says what to do."
 
 def _temporary_files(run_dir): return [p for p in Path(run_dir).iterdir() if re.fullmatch(r'\..+\.\d+\.tmp', p.name)]
@@ -40,7 +40,7 @@ class RunCheckpointCB(CheckpointCB):
         except (OSError, RuntimeError) as e:  # torch.save reports a full disk as a RuntimeError
             raise write_error(self.path.parent, e) from None
 
-# %% ../nbs/A3_run_folder.ipynb #55e6de0e
+# %% ../nbs/A3_run_folder.ipynb #9ef19f51
 def _creation_error(run_dir, e:OSError)->RunFolderError:
     "The error for a run folder that cannot be made: what is in the way, and the flag that moves it."
     fixes = {errno.ENAMETOOLONG: 'choose a shorter --name or --out',
@@ -84,7 +84,7 @@ def check_new_run_dir(run_dir:Path, held:bool=False): # held: this process holds
         raise RunFolderError(f"{run_dir} already exists and holds a run (or other files); nothing was written: "
                              f"{then}, or choose another --name")
 
-# %% ../nbs/A3_run_folder.ipynb #9a5979a1
+# %% ../nbs/A3_run_folder.ipynb #7cb346d3
 RESUME_MAY_CHANGE = ('epochs', 'device', 'threads')  # where and how long it runs, not what it learns
 
 def check_run_dir(run_dir:Path, c, resume=False)->tuple: # c: the run's `TrainConfig`
@@ -121,7 +121,7 @@ def check_model_fits(model, shapes:dict, ck):
         raise ValueError(f"{ck} holds another model than its settings build: {bad[0]} has shape {shapes.get(bad[0])} "
                          f"there, {here.get(bad[0])} here; restore the run's config.json")
 
-# %% ../nbs/A3_run_folder.ipynb #99e4e1e6
+# %% ../nbs/A3_run_folder.ipynb #7e9ec134
 class RunFolder:
     "Hold `path` for one run: locked while open, checked under the lock; a failed write becomes a `RunFolderError`."
     def __init__(self, path, resume=False): self.path, self.resume, self.fd = Path(path), resume, None
@@ -153,7 +153,7 @@ class RunFolder:
         self.close()
         if err is not None: raise err from None
 
-# %% ../nbs/A3_run_folder.ipynb #d75b860d
+# %% ../nbs/A3_run_folder.ipynb #40dce954
 def data_fingerprint(ds:ImageDataset)->dict:
     "What a resumed run checks its data against: the source, classes, image shape, and each split's size and hash."
     digest = lambda t: hashlib.sha1(t.detach().cpu().contiguous().numpy()).hexdigest()[:16]
@@ -180,7 +180,7 @@ def check_same_data(stored:dict|None, # the fingerprint in the checkpoint (None:
                          "run must see the same images: restore the data (the same files, --data, subsets and "
                          "--data-seed)")
 
-# %% ../nbs/A3_run_folder.ipynb #97e839b0
+# %% ../nbs/A3_run_folder.ipynb #cf28bfe2
 EXTENDED_FROM = 'extended_from.json'  # in the run folder of a finished run trained longer: what it continues
 
 def extend_finished(c, source:Path): # c: the `TrainConfig` of the longer run
@@ -198,7 +198,7 @@ def start_extension(source:Path, run_dir:Path, done:int):
     save_atomic(json.dumps(dict(run=str(source), epochs=done, note=note), indent=1), run_dir / EXTENDED_FROM)
     print(f"{source} has finished; it stays as it is. Training it longer in a new run folder: {note}", flush=True)
 
-# %% ../nbs/A3_run_folder.ipynb #c260aa3c
+# %% ../nbs/A3_run_folder.ipynb #4abb6bd1
 def git_commit():
     "The commit of the code that runs (with '+dirty' when it has local changes), or 'unknown'."
     here = Path(__file__).parent if '__file__' in globals() else Path('.')

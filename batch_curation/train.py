@@ -8,7 +8,7 @@ __all__ = ['PRESETS', 'NEEDS_LABELS', 'ISSUES', 'TrainConfig', 'preset_config', 
            'build_learner', 'RunStopped', 'Run', 'set_up', 'fit_run', 'train', 'read_config_file', 'read_run_config',
            'config_from_args', 'main']
 
-# %% ../nbs/07_train.ipynb #93bb5c56
+# %% ../nbs/07_train.ipynb #12fc6f01
 import argparse, dataclasses, inspect, json, math, os, shlex, sys, time, tomllib, traceback, types, typing
 from functools import partial
 from dataclasses import dataclass, field, asdict
@@ -116,7 +116,7 @@ _AT_LEAST = dict(epochs=(1, 'train for at least one epoch'),
                  weight_decay=(0, ''), momentum=(0, ''), seed=(0, ''), data_seed=(0, ''), conv_width=(1, ''),
                  threads=(1, ''), knn_every=(1, ''), knn_k=(1, ''), checkpoint_every=(1, ''))
 
-# %% ../nbs/07_train.ipynb #421fc077
+# %% ../nbs/07_train.ipynb #bb6a7dab
 def _check_curation_types(name:str, cargs:dict):
     "Refuse a scheme argument of another type than the scheme's parameter takes (a string where it compares numbers)."
     params = {k: p.annotation for cb in make_curation(name) for k, p in inspect.signature(type(cb)).parameters.items()}
@@ -139,7 +139,7 @@ def _check_curation(c:TrainConfig):
     except (ValueError, TypeError) as e:
         raise ValueError(f"curation={c.curation!r}, curation_args={json.dumps(c.curation_args)}: {e}") from None
 
-# %% ../nbs/07_train.ipynb #9d042f40
+# %% ../nbs/07_train.ipynb #8327769c
 def check_config(c:TrainConfig):
     "Raise ValueError naming the first bad setting of `c` and what it accepts; return `c`."
     check_types(asdict(c))
@@ -177,13 +177,13 @@ def check_config(c:TrainConfig):
         raise ValueError(f"loss={c.loss!r}, loss_args={json.dumps(c.loss_args)}: {e}") from None
     return c
 
-# %% ../nbs/07_train.ipynb #2fe03f13
+# %% ../nbs/07_train.ipynb #3b8da92e
 class RunSettingsCB(Callback):
     "Keep the run's settings in its checkpoint, so that a resumed run can be checked against them."
     def __init__(self, c:TrainConfig): self.c = c
     def state_dict(self): return {'config': asdict(self.c)}
 
-# %% ../nbs/07_train.ipynb #0a9d68fd
+# %% ../nbs/07_train.ipynb #f4374335
 def resolve_data(c:TrainConfig):
     "The data source `c.data` stands for."
     if c.data != 'auto': return c.data
@@ -199,7 +199,7 @@ def _resize(x, size):
     x = torch.nn.functional.interpolate(x.float(), size=size, mode='bilinear', antialias=True)
     return x.round().clamp(0, 255).to(torch.uint8)
 
-# %% ../nbs/07_train.ipynb #83eeb588
+# %% ../nbs/07_train.ipynb #76d02f8a
 def _load(c:TrainConfig):
     src = resolve_data(c)
     try: return load_dataset(src, root=c.root, size=c.image_size)
@@ -210,7 +210,7 @@ def _load(c:TrainConfig):
         hint = 'make train ARGS="--data path/to/archive"'
         raise DatasetError(f"{e}. With bc_train, pass it with --data: {hint}") from None
 
-# %% ../nbs/07_train.ipynb #bc91986d
+# %% ../nbs/07_train.ipynb #aabb311f
 def build_data(c:TrainConfig):
     "Load the data set of `c` and take its subsets."
     ds = _load(c)
@@ -229,7 +229,7 @@ def build_data(c:TrainConfig):
         raise ValueError(f"batch_size={c.batch_size} is larger than the {len(trx):,} training images")
     return ImageDataset(trx, try_, tex, tey, ds.classes, ds.name)
 
-# %% ../nbs/07_train.ipynb #afd15cc3
+# %% ../nbs/07_train.ipynb #25619e0b
 NEEDS_LABELS = ('oracle',)  # curation schemes that read the labels of the training images
 
 def _data_seed(c:TrainConfig)->int: return c.seed if c.data_seed is None else c.data_seed
@@ -254,7 +254,7 @@ def _monitor_unlabelled(learn, ev:ImageDataset|None, c:TrainConfig, rank:int):
     if ev is not None and rank == 0:
         learn.add_cbs(KnnCB(ev, every=c.knn_every, k=min(c.knn_k, len(ev.train_x)), temperature=c.knn_t))
 
-# %% ../nbs/07_train.ipynb #fe23597b
+# %% ../nbs/07_train.ipynb #c5637f08
 def check_data_fits(c:TrainConfig, ds:ImageDataset):
     "Refuse settings needing more images than `ds` has, images too small to crop, or absent labels; warn on one class."
     n, (h, w) = len(ds.train_x), ds.train_x.shape[-2:]
@@ -287,7 +287,7 @@ def build_model(c:TrainConfig, image_size:int):
     else: bb = resnet_backbone(c.model, cifar_stem=image_size <= 64)
     return SimCLRModel(bb, simclr_head(bb.feat_dim, c.head_hidden, c.head_out))
 
-# %% ../nbs/07_train.ipynb #862452a2
+# %% ../nbs/07_train.ipynb #f016cd5d
 class LossClampCB(Callback):
     "Log `loss_clamped`: the fraction of anchors whose negatives' estimate DCL or HCL floored, per step, this epoch."
     order = ORDER['LossClampCB']
@@ -299,7 +299,7 @@ class LossClampCB(Callback):
 register_metrics('LossClampCB', {
     'loss_clamped': ("fraction of anchors whose negatives' estimate DCL or HCL floored", 'fraction')})
 
-# %% ../nbs/07_train.ipynb #313e1ce6
+# %% ../nbs/07_train.ipynb #4811a2b1
 def build_learner(c:TrainConfig, ds:ImageDataset, run_dir, resume=False, progress=True,
                   device=None): # this process's device: under torchrun what `init_distributed` gave; default c.device
     "`simclr_learner` with the settings of `c` and every callback of a training run (under torchrun: this rank's)."
@@ -330,7 +330,7 @@ def build_learner(c:TrainConfig, ds:ImageDataset, run_dir, resume=False, progres
     if ev is not ds: _monitor_unlabelled(learn, ev, c, rank)
     return learn
 
-# %% ../nbs/07_train.ipynb #76c1b84a
+# %% ../nbs/07_train.ipynb #522fd6f0
 def _summary(c:TrainConfig, learn, ds, train_time, world, commit):
     "What `summary.json` holds: the final evaluation, the times, and what the run ran on."
     data, how = evaluation_data(ds, _data_seed(c))  # `ds` itself when its training images are labelled
@@ -346,7 +346,7 @@ def _summary(c:TrainConfig, learn, ds, train_time, world, commit):
                 data=ds.name, curation=c.curation, torch=torch.__version__, config=asdict(c),
                 **({'world_size': world} if world > 1 else {}), **({'evaluation': how} if how else {}))
 
-# %% ../nbs/07_train.ipynb #4c370767
+# %% ../nbs/07_train.ipynb #7ae98fc8
 def _stopped(learn, run_dir:Path, c:TrainConfig):
     "After Ctrl-C: plot the epochs done and say how to resume; a run with no checkpoint yet leaves nothing behind."
     for p in _temporary_files(run_dir): p.unlink(missing_ok=True)
@@ -368,17 +368,17 @@ def _stopped(learn, run_dir:Path, c:TrainConfig):
 
 class RunStopped(KeyboardInterrupt): "Ctrl-C during a run, once `train` has said how to resume it."
 
-# %% ../nbs/07_train.ipynb #75de61eb
+# %% ../nbs/07_train.ipynb #dc79d9f3
 @dataclass
 class Run:
     "A run once `set_up` has checked it: its settings, folders, data and learner, and what this process does."
-    c: TrainConfig
+    c: TrainConfig = field(repr=False)
     run_dir: Path        # the folder this run writes
     source: Path|None    # the finished run it trains longer (--resume RUN --epochs N), or None
     resume: bool         # it continues from a checkpoint
     done: int            # epochs its checkpoint has done (0 for a new run)
     ds: ImageDataset
-    learn: Learner
+    learn: Learner = field(repr=False)
     world: int = 1       # processes under torchrun
     main: bool = True    # this process writes the run folder and evaluates (rank 0)
 
@@ -401,7 +401,7 @@ def _check_folders(c:TrainConfig, run_dir:Path, source, resume:bool)->tuple:
         check_new_run_dir(run_dir)
     return checked
 
-# %% ../nbs/07_train.ipynb #bab1fe2d
+# %% ../nbs/07_train.ipynb #753ae765
 def set_up(c:TrainConfig, resume_dir=None, progress=True)->Run:
     "Check the settings, the folders and the data of a run, and build its learner; nothing is written."
     check_config(c)
@@ -425,7 +425,7 @@ def set_up(c:TrainConfig, resume_dir=None, progress=True)->Run:
     if resume and main: check_model_fits(learn.model, shapes, (source or run_dir) / 'checkpoint.pt')
     return Run(c, run_dir, source, resume, done, ds, learn, world, main)
 
-# %% ../nbs/07_train.ipynb #0c88421e
+# %% ../nbs/07_train.ipynb #ce9f9bf2
 def _header(r:Run)->str:
     "What the run prints before its first epoch: the data, the folder, the batches, the device."
     where = (f"resuming {r.run_dir} from epoch {r.done} of {r.c.epochs}" if r.resume
@@ -448,7 +448,7 @@ def _finish(r:Run, summary:dict):
     if any(k in h for h in r.learn.history for k in CURATION_PLOT_KEYS):
         plot_curation(r.learn.history, r.run_dir / 'curation.png')
 
-# %% ../nbs/07_train.ipynb #d78a5496
+# %% ../nbs/07_train.ipynb #e766ae92
 def fit_run(r:Run)->dict:
     "Hold the run folder, write `config.json`, train and evaluate; Ctrl-C leaves a resumable run (`RunStopped`)."
     c, learn = r.c, r.learn
@@ -477,7 +477,7 @@ def train(c:TrainConfig, resume_dir=None, progress=True):
     print('summary: ' + (figures or 'no accuracy: no labelled images to evaluate on'), flush=True)
     return summary
 
-# %% ../nbs/07_train.ipynb #a1c131df
+# %% ../nbs/07_train.ipynb #327c180b
 def read_config_file(path):
     "TrainConfig fields from a .json or .toml file, type-checked."
     p = Path(path)
@@ -492,7 +492,7 @@ def read_config_file(path):
         raise ValueError(f"--config {path}: expected a table of settings, not a {type(d).__name__}")
     return check_types(d, f"--config {path}")
 
-# %% ../nbs/07_train.ipynb #47684dfa
+# %% ../nbs/07_train.ipynb #ba9b4426
 def _checkpoint_settings(run_dir)->dict|None:
     "The settings kept in the checkpoint of `run_dir` (by `RunSettingsCB`), or None."
     try: s = torch.load(Path(run_dir) / 'checkpoint.pt', map_location='cpu', weights_only=False)
@@ -581,7 +581,7 @@ def main(argv=None):
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
 
-# %% ../nbs/07_train.ipynb #86a893e2
+# %% ../nbs/07_train.ipynb #c3fbcc89
 #| code-fold: true
 def _show(v): return 'none' if v is None else json.dumps(v) if isinstance(v, dict) else str(v)
 
