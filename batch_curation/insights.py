@@ -133,7 +133,7 @@ def show_negatives(ds, st:dict, # the data set and its `pair_stats`
     fig.suptitle('most similar negatives (titles: class, similarity)', y=1 + 0.4 / fig.get_figheight())
     return fig
 
-# %% ../nbs/08_insights.ipynb #f7c8c399
+# %% ../nbs/08_insights.ipynb #4ed16838
 def load_run(run, # folder of a `bc_train` run
              device='cpu', # where to put the model
              root=None, # data folder, when it differs from the run's (relative paths are from the current folder)
@@ -147,6 +147,7 @@ def load_run(run, # folder of a `bc_train` run
     model.load_state_dict(read_checkpoint(run / 'checkpoint.pt')['model'])
     return model.to(device).eval(), cfg, data
 
+# %% ../nbs/08_insights.ipynb #8cbc4028
 def insights_markdown(run, cfg, data, res:dict, n_batches:int, bs:int)->str:
     "The numbers of `run_insights` as Markdown: flagged negatives, and positive similarity against crop IoU."
     summary = Path(run) / 'summary.json'
@@ -163,6 +164,7 @@ def insights_markdown(run, cfg, data, res:dict, n_batches:int, bs:int)->str:
     lines += [f"| {lo:.2f} to {hi:.2f} | {m:.3f} |" for lo, hi, m in res['overlap_bins']]
     return '\n'.join(lines) + '\n'
 
+# %% ../nbs/08_insights.ipynb #a11fa435
 def run_insights(run, # folder of a `bc_train` run
                  out, # folder for the figures (PNG) and `insights.md`
                  device='cpu', n_batches:int=20, bs:int=512, # how many augmented batches of which size to look at
@@ -188,7 +190,7 @@ def run_insights(run, # folder of a `bc_train` run
     (out / 'insights.md').write_text(insights_markdown(run, cfg, data, res, n_batches, bs))
     return res
 
-# %% ../nbs/08_insights.ipynb #0e8d0007
+# %% ../nbs/08_insights.ipynb #47c32327
 CRITERION_WORDS = {'similarity': 'positive similarity', 'overlap': 'crop IoU', 'colour': 'mean-colour distance'}
 DETECTED_BATCH_SCORES = ('alignment', 'frechet', 'frechet_paired')  # what `PlantedPairsCB` correlates
 
@@ -208,6 +210,7 @@ def planted_arm(arm:str)->dict:
 
 def _planted_cell(arm): return planted_arm(arm)['cell']
 
+# %% ../nbs/08_insights.ipynb #4b4d2272
 def detection_table(runs:list)->list: # from `load_runs` on a folder of planted runs (arms fpNN-SCHEME, fnNN-SCHEME)
     "Per planted cell and criterion: precision and recall in the last epochs, the chance level; r for batch scores."
     rows = []
@@ -238,6 +241,7 @@ def detection_markdown(rows:list)->str:
                    f"| {f('r')} | {d['runs']} |")
     return '\n'.join(out)
 
+# %% ../nbs/08_insights.ipynb #6abe0656
 def _acted(h): return all(v for k, v in h.items() if k.endswith('_active'))  # no scheme in warm-up this epoch
 
 def trained_share_table(runs:list)->list: # from `load_runs` on a folder of planted runs
@@ -267,6 +271,7 @@ def trained_share_markdown(rows:list)->str:
                    f"| {removed(d['trained'], d['drawn']):d}% | {removed(d['trained_last'], d['drawn_last']):d}% |")
     return '\n'.join(out)
 
+# %% ../nbs/08_insights.ipynb #2c10aeff
 PLANTED_COMPARISONS = (  # (baseline arm, the arms paired against it)
     ('fp00-baseline', ('fp10-baseline', 'fp30-baseline')),  # what planted false positives cost plain SimCLR
     ('fp30-baseline', ('fp30-batch-images', 'fp30-mask', 'fp30-pair')),  # what each scheme recovers at 30%
@@ -283,6 +288,7 @@ def recovery_differences(runs:list, # from `load_runs` on a folder of planted ru
             rows += [{**d, 'arm': f"{d['arm']} - {base}"} for d in paired_differences(sel, metric, baseline=base)]
     return rows
 
+# %% ../nbs/08_insights.ipynb #fb15c18c
 def plot_recovery(runs:list, # from `load_runs`; arms named fpNN-SCHEME or fnNN-SCHEME (NN: planted rate in %)
                   path=None): # save as PNG here
     "Final kNN accuracy (mean and 95% interval over seeds) against the planted rate, per scheme."

@@ -204,7 +204,7 @@ def curation_stats(runs:list)->dict:
         out[arm] = {k: statistics.mean(h[k] for h in last if k in h) for k in keys}
     return out
 
-# %% ../nbs/07a_report.ipynb #bdf8b701
+# %% ../nbs/07a_report.ipynb #f241b7f3
 SCHEME_KEYS = ('sel_extra_forwards', 'sel_reject_rate', 'sel_iou_shift', 'pair_from_pool', 'mask_pos_masked',
                'mask_neg_masked', 'mask_neg_same_class', 'mask_neg_same_class_base', 'oracle_neg_masked')
 SCHEME_COLUMNS = tuple((k, describe_metric(k).heading) for k in SCHEME_KEYS)  # headings from the metric registry
@@ -224,6 +224,7 @@ def scheme_table(runs:list, # from `load_runs`
         if row: out[arm] = dict(seeds=len(rs), **row)
     return out
 
+# %% ../nbs/07a_report.ipynb #c6bb5a52
 def scheme_markdown(table:dict, # from `scheme_table`
                     columns=SCHEME_COLUMNS, # (key, heading) pairs; a column no arm has is left out
                    )->str:
@@ -236,6 +237,7 @@ def scheme_markdown(table:dict, # from `scheme_table`
         out.append(f"| {arm} | {row['seeds']} | " + ' | '.join(cells) + ' |')
     return '\n'.join(out)
 
+# %% ../nbs/07a_report.ipynb #9921249f
 def plot_schemes(runs:list, # from `load_runs`
                  keys=CURATION_PLOT_KEYS + ('sel_extra_forwards',), # the statistics to draw, where logged
                  path=None, # save as PNG here
@@ -273,7 +275,7 @@ def plot_schemes(runs:list, # from `load_runs`
     if path is not None: fig.savefig(path, dpi=100)
     return fig
 
-# %% ../nbs/07a_report.ipynb #b7a0c002
+# %% ../nbs/07a_report.ipynb #4e898cc2
 def plot_runs(runs:list, # from `load_runs`
               path=None, # save as PNG here
               min_span:float=10): # the y axes span at least this many points
@@ -304,6 +306,7 @@ def plot_runs(runs:list, # from `load_runs`
     if path is not None: fig.savefig(path, dpi=100)
     return fig
 
+# %% ../nbs/07a_report.ipynb #6769e2b6
 def plot_final(runs:list, # from `load_runs`
                path=None, # save as PNG here
                baseline:str='baseline', # the arm drawn first
