@@ -86,3 +86,25 @@ def test_too_many_neighbours_for_the_memory_half(tmp_path, data):
     data(unlabelled())
     with pytest.raises(ValueError, match=r'knn_k=30: more neighbours than the 20 images of the kNN memory'):
         train(preset_config('smoke', out=str(tmp_path), name='k', knn_k=30), progress=False)
+
+
+def test_bc_train_on_folders_of_images(tmp_path, monkeypatch, capsys):
+    "End to end with the real loader: a flat folder trains without evaluation; beside labelled test/ it evaluates."
+    from PIL import Image
+    from batch_curation.train import main
+    monkeypatch.setenv('BC_CACHE_DIR', str(tmp_path / 'cache'))
+    for i, x in enumerate(images(96, 2)):
+        for folder in ('flat', 'own/train'):
+            (tmp_path / folder).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(x.permute(1, 2, 0).numpy()).save(tmp_path / folder / f'{i}.png')
+    for i, x in enumerate(images(24, 3)):
+        (tmp_path / f'own/test/c{i % 3}').mkdir(parents=True, exist_ok=True)
+        Image.fromarray(x.permute(1, 2, 0).numpy()).save(tmp_path / f'own/test/c{i % 3}/{i}.png')
+    args = ['--preset', 'smoke', '--epochs', '1', '--batch-size', '32', '--knn-k', '3', '--out', str(tmp_path / 'runs')]
+    main(args + ['--data', str(tmp_path / 'flat'), '--name', 'flat'])
+    flat = json.loads((tmp_path / 'runs/flat/summary.json').read_text())
+    assert flat['evaluation'].startswith('none') and flat.get('knn') is None and flat.get('linear') is None
+    main(args + ['--data', str(tmp_path / 'own'), '--name', 'own'])
+    own = json.loads((tmp_path / 'runs/own/summary.json').read_text())
+    assert own['evaluation'] == 'test split halves' and 0 <= own['knn'] <= 1 and 0 <= own['linear'] <= 1
+    assert 'test split alone' in capsys.readouterr().out
