@@ -167,3 +167,9 @@ def test_links_point_at_the_site_or_the_repository(tmp_path):
     assert f"[configs]({cfg['git_url']}/tree/{cfg['branch']}/configs)" in md
     assert '![forest](results/cifar10-cpu/forest.png)' in md and (tmp_path / 'results/cifar10-cpu/forest.png').is_file()
     assert '`[not](a link)`' in md and '[web](https://x.org)' in md
+
+
+def test_angle_brackets_in_comments_are_text():
+    "A parameter comment such as 'src/<class>/<image>' is text on the API page: a browser reads <image> as an image."
+    md = build_docs.ApiWriter(set()).md("a folder: src/<class>/<image>, or `x<y>`")
+    assert md == "a folder: src/&lt;class&gt;/&lt;image&gt;, or `x<y>`"

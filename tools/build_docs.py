@@ -279,6 +279,9 @@ class ApiWriter:
             name = m.group(1)
             return f"{{py:obj}}`{name}`" if name in self.everywhere else m.group(0)
         text = re.sub(r'`([A-Za-z_][\w.]*)`', link, text or '')
+        # outside code spans `<` and `>` are text, not HTML: "src/<class>/<image>" must not become an <image> tag
+        parts = re.split(r'(`[^`]*`)', text)
+        text = ''.join(x if x.startswith('`') else x.replace('<', '&lt;').replace('>', '&gt;') for x in parts)
         return text.replace('|', '\\|').replace('\n', ' ')
 
     def table(self, params, returns, docs):
