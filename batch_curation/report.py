@@ -132,21 +132,31 @@ def differences_table(rows:list)->str:
                    f"| {r['p_holm']:.3f} | ±{r['mde']:.2f} | {verdict} |")
     return '\n'.join(out)
 
+# %% ../nbs/07a_report.ipynb #a2e822a1
 def forest_plot(rows:list, # `paired_differences` (or `holm_family`) rows of one or more metrics
                 path=None, # save as PNG here
-                title:str='arm minus baseline, paired over seeds'):
+                title:str='arm minus baseline, paired over seeds',
+                xlim:float|None=None): # show -xlim..+xlim only; a longer interval ends in an arrow, its bound written
     "Paired differences with 95% intervals (family-wise ones for `holm_family` rows); dashed line: no difference."
     fig, ax = plt.subplots(figsize=(7, 0.5 * len(rows) + 1.2))
     labels = [f"{r['arm']} ({r['metric']})" if r.get('baseline', 'baseline') == 'baseline'
               else f"{r['arm']} - {r['baseline']} ({r['metric']})" for r in rows]
     for y, r in enumerate(rows):
         lo, hi = (r['low_fw'], r['high_fw']) if 'low_fw' in r else (r['low'], r['high'])
-        ax.plot([lo, hi], [y, y], color='tab:red' if r['differs'] else 'tab:blue', lw=2)
+        colour = 'tab:red' if r['differs'] else 'tab:blue'
+        if xlim is not None:
+            for end, side in ((lo, -1), (hi, 1)):
+                if side * end > xlim:  # cut at the edge: an arrow head, and the bound above it
+                    ax.plot(side * xlim, y, '>' if side > 0 else '<', color=colour)
+                    ax.text(side * xlim, y + 0.15, f'{end:+.1f}', ha='right' if side > 0 else 'left', fontsize=8)
+            lo, hi = max(lo, -xlim), min(hi, xlim)
+        ax.plot([lo, hi], [y, y], color=colour, lw=2)
         ax.plot(r['mean'], y, 'o', color='k')
         ax.plot(r['diffs'], [y + 0.2] * len(r['diffs']), '|', color='grey', alpha=.7)
     ax.axvline(0, ls='--', color='grey')
+    if xlim is not None: ax.set_xlim(-1.05 * xlim, 1.05 * xlim)
     ax.set_yticks(range(len(rows)), labels)
-    ax.set_xlabel('difference in top-1 accuracy (points); grey ticks: single seeds')
+    ax.set_xlabel('difference in top-1 accuracy (points)\ngrey ticks: single seeds')
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     if path is not None: fig.savefig(path, dpi=90)
