@@ -83,11 +83,17 @@ notebooks: $(BIN)/.installed
 
 # Every arm of a study (one .toml per arm in CONFIGS) for every seed, seed by seed, JOBS runs at a time; a finished run
 # is skipped and a stopped one resumed, so the same command continues a study that was interrupted. Each run's
-# terminal output goes to STUDY_OUT/logs/ARM-sSEED.log.
+# terminal output goes to STUDY_OUT/logs/ARM-sSEED.log. ARMS="a b" runs only those arms, in that order (for example
+# more seeds of a study's primary arms, ARMS="pos-random pos-iou pos-sim pos-sim-high" SEEDS="6 7 8 9 10 11", and of
+# their reference, CONFIGS=configs/cifar10-cpu/stage1 ARMS=baseline).
 CONFIGS ?= configs/cifar10
 SEEDS ?= 0 1
 STUDY_OUT ?= results/cifar10
 JOBS ?= 1
+ARMS ?=
+STUDY_CONFIGS = $(if $(strip $(ARMS)),$(foreach a,$(ARMS),$(CONFIGS)/$(a).toml),$(CONFIGS)/*.toml)
 study: $(BIN)/.installed
-	@for s in $(SEEDS); do for cfg in $(CONFIGS)/*.toml; do echo "$$cfg $$s"; done; done \
+	@for cfg in $(STUDY_CONFIGS); do test -f "$$cfg" || { have=$$(cd $(CONFIGS) 2>/dev/null && ls *.toml | sed 's/.toml$$//'); \
+	  echo "make study: no config $$cfg; ARMS names .toml files in CONFIGS, without .toml:" $$have >&2; exit 2; }; done
+	@for s in $(SEEDS); do for cfg in $(STUDY_CONFIGS); do echo "$$cfg $$s"; done; done \
 	  | xargs -P $(JOBS) -L 1 sh -c 'tools/study.sh $(BIN)/bc_train $$0 $$1 $(STUDY_OUT)'
