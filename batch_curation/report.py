@@ -168,8 +168,10 @@ def holm_family(rows:list, # `paired_differences` rows, of any metrics and basel
                 name:str, # shown in tables
                 alpha:float=0.05, # family-wise error rate
                 planned_seeds:int|None=None, # fewer seeds than this: the row is marked interim
+                rule:str='holm+interval', # a verdict: Holm p < alpha, family-wise interval off 0; 'holm': p alone
                )->list: # copies of the family's rows, in `tests` order, adjusted
     "Holm's correction over one declared family, with family-wise (Bonferroni) intervals and detectable effects."
+    if rule not in ('holm', 'holm+interval'): raise ValueError(f"rule={rule!r}: use 'holm' or 'holm+interval'")
     def key(t): return (t[0], t[1], t[2] if len(t) > 2 else 'baseline')
     found = {(r['arm'], r['metric'], r.get('baseline', 'baseline')): r for r in rows}
     fam = [dict(found[key(t)]) for t in tests if key(t) in found]  # tests without runs yet are left out
@@ -181,9 +183,11 @@ def holm_family(rows:list, # `paired_differences` rows, of any metrics and basel
         r.update(family=name, m=m, p_holm=q,
                  low_fw=r['mean'] - half, high_fw=r['mean'] + half,
                  mde_fw=min_detectable_effect(sd, n, alpha / m), interim=bool(planned_seeds and n < planned_seeds))
-        r['differs'] = bool(r['p_holm'] < alpha and (r['low_fw'] > 0 or r['high_fw'] < 0))
+        off_zero = r['low_fw'] > 0 or r['high_fw'] < 0
+        r.update(rule=rule, differs=bool(r['p_holm'] < alpha and (off_zero or rule == 'holm')))
     return fam
 
+# %% ../nbs/07a_report.ipynb #5b8e0c3f
 def family_table(rows:list)->str:
     "`holm_family` rows as Markdown: difference, 95% and family-wise intervals, p before and after Holm, verdict."
     out = ['| comparison | metric | seeds | difference (points) | 95% CI | family-wise CI | p | p (Holm) '
