@@ -1,5 +1,5 @@
 """bc_train never overwrites, mixes or silently changes a run folder, and checks every setting before it writes anything."""
-import dataclasses, fcntl, json, os, resource, shutil, subprocess, sys
+import dataclasses, fcntl, json, os, resource, shutil, signal, subprocess, sys
 from pathlib import Path
 import pytest, torch
 from batch_curation.train import TrainConfig, _parser, main
@@ -14,9 +14,15 @@ def run_cli(*args, env=None, **kw):
     return subprocess.run([BC_TRAIN, *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=600, env=env, **kw)
 
 
+def _default_sigint():
+    # a test run started in the background by a shell inherits SIGINT ignored, and so would bc_train: Ctrl-C tests
+    # send SIGINT, so the child starts with the default action, as it has when a user runs it in a terminal
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_cli(*args):
     return subprocess.Popen([BC_TRAIN, *map(str, args)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, 'OMP_NUM_THREADS': '1'})
+                            env={**os.environ, 'OMP_NUM_THREADS': '1'}, preexec_fn=_default_sigint)
 
 
 def error_of(*argv):
