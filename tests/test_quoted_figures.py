@@ -3,8 +3,9 @@
 The results page carries generated blocks (between `<!-- table: ... -->` and `<!-- end table -->`) and prose around
 them that quotes their figures. A quoted interval `[a, b]` must be one of the generated intervals; a difference
 quoted with its interval, `d [a, b]`, must be a generated row's difference with its 95% or family-wise interval; and
-`d [a, b], Holm p q` (or `d [a, b] kNN (Holm p q)`) must carry that row's Holm p, to the digits quoted. Prose is
-read with line breaks folded into spaces, so a figure wrapped over two lines is still checked.
+`d [a, b], Holm p q` (or `d [a, b] kNN (Holm p q)`) must carry that row's Holm p, to the digits quoted, and so
+must `d, Holm p q`. Prose is read with line breaks folded into spaces, so a figure wrapped over two lines is still
+checked.
 """
 import re
 from pathlib import Path
@@ -36,6 +37,10 @@ def misquoted(page, others=()):
             d, a, b, q = m.groups()  # a Holm p may be quoted to fewer digits than the table gives
             if (d, a, b) in rows and float(q) not in {round(x, len(q.split('.')[1])) for x in rows[(d, a, b)]}:
                 bad.append(m.group(0))
+        for m in re.finditer(rf'({NUM}), Holm p =? ?({NUM})', t):  # a difference quoted with its Holm p alone
+            d, q = m.groups()
+            ps = {round(x, len(q.split('.')[1])) for k, v in rows.items() if k[0] == d for x in v}
+            if float(q) not in ps: bad.append(m.group(0))
     return bad
 
 
@@ -60,6 +65,8 @@ def test_a_misquoted_figure_is_found():
     assert misquoted(PAGE + '-0.79 [-0.97, -0.62], Holm p 0.021') == ['-0.79 [-0.97, -0.62], Holm p 0.021']
     assert misquoted(PAGE + '-0.79 [-0.97, -0.62] kNN (Holm p 0.02)') == ['-0.79 [-0.97, -0.62] kNN (Holm p 0.02']
     assert misquoted('no tables here: [-1.00, +1.00]') == ['[-1.00, +1.00]']
+    assert misquoted(PAGE + 'linear -0.79, Holm p = 0.03') == ['-0.79, Holm p = 0.03']
+    assert misquoted(PAGE + 'linear -0.79, Holm p 0.012') == []
 
 
 def test_results_page_and_readme_quote_the_generated_tables():
