@@ -5,11 +5,11 @@
 # %% auto #0
 __all__ = ['POOLS', 'THRESHOLDS', 'REJECTED', 'MASK_NEGATIVES', 'IOU_BINS', 'SCHEMES', 'CURATION_PLOT_KEYS',
            'CURATION_SUMMARY_KEYS', 'RunningQuantile', 'frozen_encoder', 'CurationCB', 'ImageQueue',
-           'mean_crop_overlap', 'check_selection', 'selection_threshold', 'passes_threshold', 'draw_candidates',
-           'keep_best', 'selection_stats', 'selection_record', 'count_trained', 'selection_epoch_stats',
-           'BatchSelectionCB', 'PairSelectionCB', 'likely_false_negatives', 'random_scores', 'negative_mask_stats',
-           'crop_iou_stats', 'mask_epoch_stats', 'ProbePairs', 'check_mask', 'positive_scores', 'negative_scores',
-           'running_threshold', 'positive_mask_stats', 'mask_state', 'load_mask_state', 'LossMaskCB',
+           'mean_crop_overlap', 'check_selection', 'trend_threshold', 'selection_threshold', 'passes_threshold',
+           'draw_candidates', 'check_new_views', 'keep_best', 'selection_stats', 'selection_record', 'count_trained',
+           'selection_epoch_stats', 'BatchSelectionCB', 'PairSelectionCB', 'likely_false_negatives', 'random_scores',
+           'negative_mask_stats', 'crop_iou_stats', 'mask_epoch_stats', 'ProbePairs', 'check_mask', 'positive_scores',
+           'negative_scores', 'running_threshold', 'positive_mask_stats', 'mask_state', 'load_mask_state', 'LossMaskCB',
            'OracleNegativesCB', 'positive_huber', 'HuberPositiveCB', 'scheme_params', 'make_curation', 'plot_curation']
 
 # %% ../nbs/05b_schemes.ipynb #d545ad6d
@@ -20,7 +20,8 @@ from torch import nn
 import torch.nn.functional as F
 from .learner import Callback, Step, ORDER, plot_history, register_metrics
 from .criteria import (positive_similarity, crop_overlap, negative_similarity, PAIR_CRITERIA,
-                                     BATCH_CRITERIA, check_choice, pair_score, batch_score, preference)
+                                     BATCH_CRITERIA, check_choice, pair_score, batch_score, preference,
+                                     NEGATIVE_CRITERIA, DetectorContext, negative_score)
 
 # %% ../nbs/05b_schemes.ipynb #4080db60
 class RunningQuantile:
@@ -123,7 +124,7 @@ class CurationCB(Callback):
         return out.chunk(2)
 
 # %% ../nbs/05b_schemes.ipynb #6ffdbda4
-POOLS, THRESHOLDS, REJECTED = ('views', 'images'), ('window', 'fixed', 'best'), ('requeue', 'drop')
+POOLS, THRESHOLDS, REJECTED = ('views', 'images'), ('window', 'trend', 'fixed', 'best'), ('requeue', 'drop')
 
 class ImageQueue:
     "An epoch's image indices in the order its batches drew them; topped up with a fresh permutation when short."
@@ -158,9 +159,21 @@ def check_selection(score, pool, threshold, quantile, threshold_value, tries, re
     if threshold == 'best' and tries < 2: raise ValueError(f"threshold='best' needs tries >= 2, not {tries}")
 
 # %% ../nbs/05b_schemes.ipynb #3cc0a7c0
+def trend_threshold(window:RunningQuantile, # one score per batch (`per_batch=1`), the newest pushed last
+                    quantile:float)->torch.Tensor: # a device scalar, no host sync
+    "A straight line through the window's scores, at the newest step, plus the `quantile` of the scores around it."
+    y = window.buf[:, 0].roll(-window.pos)  # oldest first, the newest last (unfilled places are NaN)
+    ok = ~y.isnan()
+    w, t = ok.float(), torch.arange(len(y), device=y.device, dtype=y.dtype)
+    tm, ym = (w * t).sum() / w.sum(), (w * y.nan_to_num()).sum() / w.sum()
+    slope = (w * (t - tm) * (y.nan_to_num() - ym)).sum() / (w * (t - tm).square()).sum().clamp_min(1e-12)
+    fit = ym + slope * (t - tm)
+    return fit[-1] + torch.nanquantile(torch.where(ok, y - fit, float('nan')), quantile)
+
 def selection_threshold(window:RunningQuantile, threshold:str, quantile:float, sign:float, value:float|None):
-    "The acceptance threshold in preference units: a device scalar ('window'), a float ('fixed'), or None ('best')."
+    "The acceptance threshold in preference units: a device scalar ('window', 'trend'), a float ('fixed'), or None."
     if threshold == 'best': return None
+    if threshold == 'trend': return trend_threshold(window, quantile)
     return window.quantile(quantile) if threshold == 'window' else sign * value
 
 def passes_threshold(s:torch.Tensor, # the first candidate's score, in preference units (a device scalar)
@@ -182,6 +195,14 @@ def draw_candidates(learn, first:Step, s:torch.Tensor, # the learner; the step's
         cands.append(learn.embed(learn.draw_views(step, generator)))  # in training mode: BatchNorm learns
         scores.append(score(cands[-1]))
     return cands, scores
+
+def check_new_views(first:Step, other:Step, seed:int)->bool:
+    "Refuse a 'new views' candidate that repeats the first: the scheme's generator is in step with the learner's."
+    if torch.equal(first.v1, other.v1) and torch.equal(first.v2, other.v2):
+        raise ValueError(f"batch selection drew exactly the views of the first candidate again: its generator (seed "
+                         f"{seed}) is in step with the learner's view generator. Give the scheme another seed "
+                         "(curation_args seed, or --curation-seed)")
+    return True
 
 def keep_best(cands:list, scores:list, # the candidates and their scores (device scalars)
               requeue:ImageQueue|None=None)->tuple: # put the images of the other candidates back into this queue
@@ -236,8 +257,8 @@ class BatchSelectionCB(CurationCB):
     def __init__(self, score:str='alignment', # a `BATCH_CRITERIA` name
                  prefer:str='aligned', # 'aligned': train on the higher score; 'hard': on the lower (reversed ablation)
                  pool:str='views', # candidates: 'views' (new views of the same images) or 'images' (other images)
-                 threshold:str='window', # draw more candidates: 'window' (below the running quantile), 'fixed', 'best'
-                 quantile:float=0.25, # 'window': draw more below this quantile of recent first candidates
+                 threshold:str='window', # draw more: 'window' (below its quantile), 'trend', 'fixed', 'best'
+                 quantile:float=0.25, # 'window', 'trend': draw more below this quantile of recent first candidates
                  threshold_value:float|None=None, # 'fixed': draw more when the score is worse than this
                  tries:int=2, # candidates per step at most, the first included
                  rejected:str='requeue', # pool 'images': rejected images come back later in the epoch, or 'drop'
@@ -253,6 +274,7 @@ class BatchSelectionCB(CurationCB):
     def before_fit(self):
         super().before_fit()
         self.gen, self.last = torch.Generator(self.learn.device).manual_seed(self.seed), None
+        self.views_checked = self.pool != 'views'  # the first new views drawn are checked once (`check_new_views`)
         self.times_trained = torch.zeros(len(self.learn.batches.x), device=self.learn.device)
     def before_epoch(self):
         super().before_epoch()
@@ -276,6 +298,7 @@ class BatchSelectionCB(CurationCB):
         if passed: cands, prefs, best = [first], [first_score], 0
         else:
             cands, scores = draw_candidates(self.learn, first, s, self.tries, self.gen, self.queue, self.score)
+            self.views_checked = self.views_checked or check_new_views(first, cands[1], self.seed)
             prefs, best = keep_best(cands, scores, self.queue if self.rejected == 'requeue' else None)  # host sync
         stats, self.last = selection_record(prefs, best, thr, self.sign, first, cands[best])
         self.log(**stats)  # in `batch_score` units
@@ -358,7 +381,7 @@ def likely_false_negatives(S:torch.Tensor, # (B, B) negative similarities, NaN d
     return m
 
 # %% ../nbs/05b_schemes.ipynb #95ba4bec
-MASK_NEGATIVES = ('similarity', 'random')  # positives: a `PAIR_CRITERIA` name, or 'random'
+MASK_NEGATIVES = (*NEGATIVE_CRITERIA, 'random')  # a detector of `05_criteria`, or 'random' (positives: likewise)
 IOU_BINS = 10  # histogram bins of the crop IoU of dropped and kept positives, over [0, 1]
 
 def random_scores(B:int, generator:torch.Generator, pairs:bool)->torch.Tensor:
@@ -373,7 +396,8 @@ def negative_mask_stats(m:torch.Tensor, threshold, y:torch.Tensor|None=None)->di
     stats = dict(neg_masked=m.sum() / (B * (B - 1)), neg_threshold=threshold)
     if y is None: return stats
     same = (y[:, None] == y[None]).fill_diagonal_(False)
-    return dict(stats, _flagged=m.sum(), _flagged_same=(m & same).sum(), neg_same_class_base=same.sum() / (B * (B - 1)))
+    return dict(stats, _flagged=m.sum(), _flagged_same=(m & same).sum(), _same=same.sum(),
+                neg_same_class_base=same.sum() / (B * (B - 1)))
 
 def crop_iou_stats(iou:torch.Tensor, dropped:torch.Tensor)->dict:
     "Per step: sums and histograms of the crop IoU of the dropped and of the kept positive pairs."
@@ -387,6 +411,7 @@ def mask_epoch_stats(sums:dict)->dict:
     "Per epoch, from the sums: the same-class share of masked negatives, the crop IoU of dropped and kept positives."
     log, flagged = {}, float(sums.get('_flagged', 0.))
     if flagged: log['mask_neg_same_class'] = float(sums['_flagged_same']) / flagged
+    if '_same' in sums: log['mask_neg_recall'] = float(sums['_flagged_same']) / max(float(sums['_same']), 1.)
     for name in ('dropped', 'kept'):
         if f'_n_{name}' in sums and float(sums[f'_n_{name}']):
             log[f'mask_pos_iou_{name}'] = float(sums[f'_iou_sum_{name}']) / float(sums[f'_n_{name}'])
@@ -423,9 +448,10 @@ def positive_scores(positives:str, e1, e2, step:Step, generator=None)->torch.Ten
     if positives == 'random': return random_scores(len(e1), generator, pairs=True)
     return pair_score(positives, e1, e2, step)
 
-def negative_scores(negatives:str, e1, e2, generator=None)->torch.Tensor:
-    "(B, B) scores of the negative pairs with a NaN diagonal: cosine similarity, or uniform ones for 'random'."
-    return negative_similarity(e1, e2) if negatives == 'similarity' else random_scores(len(e1), generator, pairs=False)
+def negative_scores(negatives:str, e1, e2, step:Step, ctx:DetectorContext, generator=None)->torch.Tensor:
+    "(B, B) scores of the negative pairs with a NaN diagonal: a `NEGATIVE_CRITERIA` detector's, or uniform for 'random'."
+    if negatives == 'random': return random_scores(len(e1), generator, pairs=False)
+    return negative_score(negatives, e1, e2, step, ctx)
 
 def running_threshold(window:RunningQuantile, scores:torch.Tensor, q:float, fixed:float|None=None, sign:float=1.):
     "Remember this step's `scores` in `window`; the threshold is then its `q`-quantile, or `sign * fixed` if given."
@@ -463,10 +489,10 @@ class LossMaskCB(CurationCB):
                  pos_quantile:float=0.1, # drop positive pairs scored below this quantile of the window
                  pos_threshold:float|None=None, # or below this fixed score instead (e.g. a crop IoU of 0.2)
                  prefer:str='aligned', # 'hard': drop the *highest*-scored positives instead (reversed ablation)
-                 negatives:str|None='similarity', # a `MASK_NEGATIVES` name, or None ('none') to keep all negatives
-                 neg_quantile:float=0.99, # mask negative pairs more similar than this quantile of the window
+                 negatives:str|None='similarity', # a `NEGATIVE_CRITERIA` detector, 'random', or None ('none'): keep all
+                 neg_quantile:float=0.99, # mask negative pairs scored above this quantile of the window
                  window:int=50, # batches the running quantiles look back on
-                 seed:int=0, # seed of the windows' sampling generators (and of the 'random' scores: seed + 2)
+                 seed:int=0, # seed of the windows' samples; seed + 2: 'random' scores, + 3: support views and clusters
                  probe_pairs:int=2048, # keep views of this many dropped (and kept) pairs of the last epoch; 0: none
                  warmup_epochs:float=1., warmup_steps:int|None=None, scorer:nn.Module|None=None, space:str='z'):
         super().__init__(warmup_epochs, warmup_steps, scorer, space)
@@ -479,9 +505,13 @@ class LossMaskCB(CurationCB):
         super().before_fit()
         if 'random' in (self.positives, self.negatives) and self.random_gen is None:
             self.random_gen = torch.Generator(self.learn.device).manual_seed(self.seed + 2)
+        self.support_gen = torch.Generator(self.learn.device).manual_seed(self.seed + 3)
+        self.context = DetectorContext(len(self.learn.batches.x), self.support_views, self.seed + 3)
+        if hasattr(self, '_later'): self.load_state_dict(self._later)  # a state given before the fit began
     def before_epoch(self):
         super().before_epoch()
         self.probe = ProbePairs(self.probe_pairs)
+        self.context.next_epoch()
     def after_predict(self):
         step, active = self.learn.step, self.active
         e1, e2 = self.embeddings(step)
@@ -499,22 +529,36 @@ class LossMaskCB(CurationCB):
         if self.probe_pairs and self.learn.epoch == self.learn.n_epochs - 1: self.probe.add(step, weight == 0)
     def mask_negatives(self, step:Step, e1, e2, active:bool):
         "Mask the negative pairs more similar than the threshold (each image keeps one negative)."
-        S = negative_scores(self.negatives, e1, e2, self.random_gen)
+        self.context.new_step()
+        S = negative_scores(self.negatives, e1, e2, step, self.context, self.random_gen)
+        self.context.record(step.idx, e1, e2)  # for the next epoch's bank (when the detector reads one)
         self.neg_window.push(S)
         if not active: return
         t = self.neg_window.quantile(self.neg_quantile)
         m = likely_false_negatives(S, t)
         step.add_loss_kwargs(neg_mask=m)
         self.log(**negative_mask_stats(m, t, None if self.learn.batches.y is None else self.learn.batches.y[step.idx]))
+    def support_views(self, n:int)->torch.Tensor:
+        "(n, B, D) embeddings of n more views of the step's images (`support`), without gradients."
+        with torch.no_grad():
+            draws = [self.embeddings(self.learn.embed(self.learn.draw_views(Step(self.learn.step.idx, redrawn=True),
+                                                                             self.support_gen))) for _ in range(-(-n // 2))]
+        return torch.stack([e for pair in draws for e in pair][:n])
     def probe_pairs_views(self)->dict:
         "{'dropped': (v1, v2, idx), 'kept': (...)}: views of positive pairs of the last epoch, for `evaluate_backbone`."
         return self.probe.result()
     def after_epoch(self):
         self.learn.epoch_log.update(mask_epoch_stats(self.sums))
         super().after_epoch()
-    def state_dict(self): return mask_state(self.pos_window, self.neg_window, self.random_gen)
+    def state_dict(self):
+        return {**mask_state(self.pos_window, self.neg_window, self.random_gen), 'support': self.support_gen.get_state(),
+                'context': self.context.state_dict()}
     def load_state_dict(self, sd):
         self.random_gen = load_mask_state(sd, self.pos_window, self.neg_window, self.random_gen)
+        if not hasattr(self, 'context'): self._later = sd  # the generators need the learner's device: in `before_fit`
+        else:
+            if 'support' in sd: self.support_gen.set_state(sd['support'].cpu())
+            if 'context' in sd: self.context.load_state_dict(sd['context'])
 
 # %% ../nbs/05b_schemes.ipynb #35dad85c
 class OracleNegativesCB(CurationCB):
@@ -641,6 +685,8 @@ register_metrics('LossMaskCB', {
                             'masked negatives same-class'),
     'mask_neg_same_class_base': ("fraction of all negatives that are same-class, the chance level", 'fraction',
                                  'negatives same-class (chance)'),
+    'mask_neg_recall': ("fraction of the same-class negatives that were masked (with labels)", 'fraction',
+                        'same-class negatives found'),
     'mask_pos_iou_dropped': ("mean crop IoU of the dropped positive pairs", 'IoU'),
     'mask_pos_iou_kept': ("mean crop IoU of the kept positive pairs", 'IoU'),
     'mask_pos_iou_dropped_bin{n}': ("share of the dropped positives with crop IoU in [n/10, (n+1)/10)", 'fraction'),

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['RESNETS', 'LOSSES', 'resnet_backbone', 'conv_backbone', 'ProjectionHead', 'simclr_head', 'SimCLRModel', 'nt_xent',
-           'NTXentLoss', 'debiased_nt_xent_terms', 'DebiasedNTXentLoss', 'make_loss']
+           'NTXentLoss', 'unmasked_negatives', 'debiased_nt_xent_terms', 'DebiasedNTXentLoss', 'make_loss']
 
 # %% ../nbs/02_simclr.ipynb #dac4d452
 import math
@@ -150,14 +150,22 @@ class NTXentLoss(nn.Module):
     def extra_repr(self): return f"temperature={self.temperature}"
 
 # %% ../nbs/02_simclr.ipynb #bf2ee8bd
+def unmasked_negatives(mask:torch.Tensor|None, # (B, B) bool: images that are not negatives of each other, or None
+                       B:int, tau_plus:float)->tuple: # batch size; the class prior over all 2B-2 negatives
+    "Each anchor's negative count n and class prior over its unmasked negatives, the masked ones taken as its class."
+    if mask is None: return 2 * B - 2, tau_plus  # Python numbers: the unmasked loss computes exactly as before
+    n = (2 * B - 2) - 2 * mask.sum(1).repeat(2).float()  # each masked image takes both of its views away
+    return n, ((2 * B - 2) * tau_plus - (2 * B - 2 - n)).clamp_min(0) / n
+
 def debiased_nt_xent_terms(z1:torch.Tensor, # (B, D) embeddings of the first views
                            z2:torch.Tensor, # (B, D) embeddings of the second views
                            temperature:float=0.5, # softmax temperature tau > 0
                            tau_plus:float=0.1, # class prior: chance that a negative is of the anchor's class, [0, 1)
                            beta:float=0., # hardness of the negatives' reweighting (HCL); 0: plain DCL
+                           neg_mask:torch.Tensor|None=None, # (B, B) bool, True where i and j are not negatives
                           )->tuple: # per-anchor losses (2B,), and whether each anchor's estimate hit the floor (2B,)
     "The debiased (DCL) or hard-negative (HCL) contrastive loss of every anchor, in float32."
-    B, _ = _check_nt_xent(z1, z2, temperature, None, None)
+    B, mask = _check_nt_xent(z1, z2, temperature, None, neg_mask)
     if not 0 <= tau_plus < 1: raise ValueError(f"tau_plus must be in [0, 1), got {tau_plus}; 0.1 for CIFAR-10")
     if not beta >= 0: raise ValueError(f"beta must be >= 0, got {beta}; 0 is DCL, 1 a usual HCL setting")
     with torch.autocast(z1.device.type, enabled=False):
@@ -166,12 +174,13 @@ def debiased_nt_xent_terms(z1:torch.Tensor, # (B, D) embeddings of the first vie
         anchors, twins = torch.arange(2 * B, device=z.device), torch.arange(2 * B, device=z.device).roll(B)
         is_neg = ~torch.eye(2 * B, dtype=torch.bool, device=z.device)
         is_neg[anchors, twins] = False
-        pos, n = logits[anchors, twins].exp(), 2 * B - 2
+        if mask is not None: is_neg &= ~mask.repeat(2, 2)
+        (n, prior), pos = unmasked_negatives(mask, B, tau_plus), logits[anchors, twins].exp()
         neg = logits.exp().masked_fill(~is_neg, 0.)
         if beta: # weights exp(beta s / tau), normalised to mean 1 over each anchor's negatives
             w = (beta * logits).exp().masked_fill(~is_neg, 0.)
-            neg = neg * (w / (w.sum(1, keepdim=True) / n))
-        estimate = (neg.sum(1) - n * tau_plus * pos) / (1 - tau_plus)
+            neg = neg * (w / (w.sum(1, keepdim=True) / (n if mask is None else n[:, None])))
+        estimate = (neg.sum(1) - n * prior * pos) / (1 - prior)
         floor = n * math.exp(-1 / temperature)
         return (1 + estimate.clamp_min(floor) / pos).log(), estimate < floor
 
@@ -183,9 +192,7 @@ class DebiasedNTXentLoss(nn.Module):
         debiased_nt_xent_terms(torch.eye(2, 2), torch.eye(2, 2), temperature, tau_plus, beta)  # checks the arguments
         self.temperature, self.tau_plus, self.beta, self.clamped = temperature, tau_plus, beta, None
     def forward(self, z1, z2, pos_weight=None, neg_mask=None):
-        if neg_mask is not None: raise ValueError("DCL and HCL correct the negatives themselves: pass no neg_mask "
-                                                  "(train them without a masking curation scheme)")
-        losses, clamped = debiased_nt_xent_terms(z1, z2, self.temperature, self.tau_plus, self.beta)
+        losses, clamped = debiased_nt_xent_terms(z1, z2, self.temperature, self.tau_plus, self.beta, neg_mask)
         self.clamped = clamped.float().mean().detach()
         if pos_weight is None: return losses.mean()
         w = pos_weight.float().repeat(2)

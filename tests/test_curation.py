@@ -370,3 +370,47 @@ def test_every_logged_statistic_is_described(scheme, kw):
     assert logged, f"{scheme} logged no statistics"
     assert [k for k in logged if describe_metric(k) is None] == []
     assert {k for k in logged if k in CURATION_PLOT_KEYS}, f"{scheme}: none of its statistics is plotted"
+
+
+# --- the schemes' own seeds (curation_seed) ---------------------------------------------------------------------
+
+def test_new_views_in_step_with_the_learner_are_refused():
+    "Seed 0 everywhere, no warm-up, 'best': the 'new views' candidate would be the first batch again, a run without selection."
+    sel = BatchSelectionCB(pool='views', threshold='best', warmup_steps=0, seed=0)
+    with pytest.raises(ValueError, match=r'seed 0\) is in step with the learner.*--curation-seed'):
+        learner([sel], seed=0).fit(1)
+
+
+def test_a_scheme_seed_of_its_own_draws_other_views():
+    "With a seed of its own (what preset_config derives) the second candidate differs, and so does its score."
+    sel = BatchSelectionCB(pool='views', threshold='best', warmup_steps=0, seed=10_000)
+    learner([sel], seed=0).fit(1)
+    assert sel.last['tries'] == 2 and sel.last['scores'][0] != sel.last['scores'][1]
+    assert sel.learn.epoch_log['sel_score_gap'] != 0
+
+
+def test_preset_config_derives_the_curation_seed_and_stored_configs_keep_zero(tmp_path):
+    from batch_curation.train import TrainConfig, preset_config, build_data, build_learner, CURATION_SEED_OFFSET
+    assert [preset_config('smoke', seed=s).curation_seed for s in (0, 3)] == [CURATION_SEED_OFFSET, 3 + CURATION_SEED_OFFSET]
+    assert preset_config('smoke', seed=3, curation_seed=0).curation_seed == 0  # given: kept
+    assert TrainConfig().curation_seed == 0  # a stored config.json without the key: the schemes' default seed, as before
+    def mask_seeds(**kw):
+        c = preset_config('smoke', curation='mask', out=str(tmp_path), name='r', **kw)
+        learn = build_learner(c, build_data(c), tmp_path / 'r', progress=False)
+        return [cb.seed for cb in learn.cbs if isinstance(cb, LossMaskCB)]
+    assert mask_seeds(seed=2) == [2 + CURATION_SEED_OFFSET]
+    assert mask_seeds(seed=2, curation_seed=0) == [0]  # today's behaviour of every stored run
+    assert mask_seeds(seed=2, curation_args={'seed': 7}) == [7]  # the scheme's own argument wins
+
+
+def test_random_masks_differ_between_seeds_with_their_own_curation_seed(tmp_path):
+    "The random controls drew the same scores in every seed; with curation_seed from the run's seed they differ."
+    from batch_curation.train import preset_config, build_data, build_learner
+    def dropped(seed, **kw):
+        c = preset_config('smoke', curation='mask', curation_args={'positives': 'random', 'negatives': 'none',
+                          'warmup_epochs': 0.}, seed=seed, epochs=1, out=str(tmp_path), name=f'r{seed}', **kw)
+        learn = build_learner(c, build_data(c), tmp_path / f'r{seed}', progress=False)
+        cb = next(cb for cb in learn.cbs if isinstance(cb, LossMaskCB))
+        return random_scores(64, torch.Generator().manual_seed(cb.seed + 2), pairs=True)
+    assert torch.equal(dropped(0, curation_seed=0), dropped(1, curation_seed=0))  # the stage-3 controls: the same draws
+    assert not torch.equal(dropped(0), dropped(1))
