@@ -7,12 +7,12 @@ __all__ = ['ORDER', 'METRICS', 'CancelFitException', 'CancelEpochException', 'Ca
            'with_cbs', 'Step', 'draw_views', 'embed', 'start_fit', 'extra_callbacks', 'LearnerStages', 'Learner',
            'HistoryCB', 'Metric', 'register_metrics', 'describe_metric', 'LossRecorderCB', 'DeviceCB',
            'MixedPrecisionCB', 'ChannelsLastCB', 'CompileCB', 'LARS', 'make_optimizer', 'warmup_cosine', 'LRScheduleCB',
-           'RecorderCB', 'KnnCB', 'NonFiniteLossError', 'NonFiniteCB', 'ProgressCB', 'widen_ylim', 'plot_history',
-           'MetricsFileCB', 'CheckpointCB', 'simclr_learner', 'HEADLINE', 'duration', 'epoch_line', 'learner_state',
-           'read_checkpoint', 'load_learner_state']
+           'RecorderCB', 'KnnCB', 'chance_level', 'NonFiniteLossError', 'NonFiniteCB', 'ProgressCB', 'widen_ylim',
+           'plot_history', 'MetricsFileCB', 'learner_chance', 'StoppedEarly', 'CheckpointCB', 'simclr_learner',
+           'HEADLINE', 'duration', 'epoch_line', 'learner_state', 'read_checkpoint', 'load_learner_state']
 
 # %% ../nbs/04_learner.ipynb #cbc7c26f
-import json, math, re, time
+import json, math, re, sys, time
 from typing import NamedTuple
 from dataclasses import dataclass, field, replace
 from functools import partial, wraps
@@ -25,7 +25,8 @@ from .data import DeviceBatches, ImageDataset, save_atomic, pick_device
 from .augment import SimCLRAugment
 from .simclr import NTXentLoss
 from .evaluate import extract_features, knn_accuracy
-from .runstate import HEADLINE, duration, epoch_line, live_plot, learner_state, read_checkpoint, load_learner_state
+from .runstate import (HEADLINE, duration, epoch_line, live_plot, learner_state, read_checkpoint,
+                                     load_learner_state, step_snapshot, restore_snapshot, continue_epoch)
 # the appendix's names stay importable from here, by `from batch_curation.learner import *` too
 _all_ = ['HEADLINE', 'duration', 'epoch_line', 'learner_state', 'read_checkpoint', 'load_learner_state']
 
@@ -37,6 +38,10 @@ class CancelBatchException(Exception): "Raise in a callback to skip the rest of 
 class Callback:
     "Base class: subclasses define any of the stage methods; lower `order` runs first (see `ORDER`)."
     order = 0
+    def step_state(self)->dict:
+        "What this callback has gathered so far in the epoch, for a checkpoint within it (appendix A2)."
+        return step_snapshot(self)
+    def load_step_state(self, snapshot:dict): restore_snapshot(self, snapshot)
 
 def run_cbs(cbs, method_name):
     "Call `method_name` on every callback that has it, in `order`."
@@ -161,6 +166,7 @@ def start_fit(learn, n_epochs:int):
     if learn.opt is None: learn.opt = learn.opt_func(learn.model.parameters(), learn.lr)
     learn.epochs = range(learn.start_epoch, n_epochs)  # callbacks may wrap it (a progress bar)
     learn.history = []  # a resumed run gets its earlier epochs back from the checkpoint
+    learn.stop_requested = False
 
 @contextmanager
 def extra_callbacks(learn, cbs):
@@ -202,6 +208,7 @@ class Learner(LearnerStages):
         self.aug_gen = torch.Generator(self.device).manual_seed(seed)
         self.model_fn, self.memory_format = model, torch.contiguous_format  # callbacks may compile / convert
         self.opt, self.history, self.start_epoch, self.step = None, [], 0, None
+        self.mid_epoch, self.stop_requested = None, False  # a checkpoint's unfinished epoch; Ctrl-C's request
         self.stages = {}  # how views are drawn or embedded, when a callback replaces it: 'draw_views', 'embed'
         self.add_cbs(HistoryCB(), *cbs)
 
@@ -229,14 +236,18 @@ class Learner(LearnerStages):
     def one_epoch(self):
         "All batches of one epoch, each a new `Step`."
         self.epoch_log = {'epoch': self.epoch + 1}
+        done = 0 if self.mid_epoch is None else continue_epoch(self, self.mid_epoch)  # steps a checkpoint has done
+        self.mid_epoch = None
         for self.iter, idx in enumerate(self.dl):
+            if self.iter < done: continue
             self.step = Step(idx)
             self.one_batch()
 
     @with_cbs('fit')
     def _fit(self):
-        for self.epoch in self.epochs:
-            self.dl = list(self.batches)  # the epoch's batches, drawn once: a scheme may read them all first
+        for self.epoch in self.epochs:  # the epoch's batches, drawn once: a scheme may read them all first
+            m = self.mid_epoch
+            self.dl = self.epoch_idx = list(self.batches) if m is None else [b.to(self.device) for b in m['batches']]
             self.one_epoch()
 
     def fit(self, n_epochs, # train until this many epochs are done (a resumed run continues towards it)
@@ -373,7 +384,15 @@ class LRScheduleCB(Callback):
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.learn.opt, f)
     def after_step(self): self.sched.step()
     def state_dict(self): return self.sched.state_dict()
-    def load_state_dict(self, sd): self.sched.load_state_dict(sd)
+    def load_state_dict(self, sd):
+        "The saved schedule; resumed with another peak rate (`learn.lr`, after a divergence), the same curve scaled."
+        s, lr = self.sched, self.learn.lr
+        s.load_state_dict(sd)
+        if s.base_lrs == [lr] * len(s.base_lrs): return
+        s.base_lrs = [lr] * len(s.base_lrs)
+        for g, f in zip(self.learn.opt.param_groups, s.lr_lambdas): g['initial_lr'], g['lr'] = lr, lr * f(s.last_epoch)
+        s._last_lr = [g['lr'] for g in self.learn.opt.param_groups]
+    def step_state(self): return {}  # `state_dict` holds the whole schedule, at any step
 
 # %% ../nbs/04_learner.ipynb #af6666fd
 def _sync(device):
@@ -394,24 +413,38 @@ class RecorderCB(Callback):
         dt = time.perf_counter() - self.t0
         self.learn.epoch_log.update(loss=self.loss_sum.item() / max(self.n, 1), lr=self.learn.opt.param_groups[0]['lr'],
                                     epoch_time=dt, images_per_s=self.n * self.learn.batches.bs / dt)
+    def step_state(self):  # the time so far, not the clock: a resumed epoch goes on counting from it
+        return {'loss_sum': self.loss_sum.clone(), 'n': self.n, 'elapsed': time.perf_counter() - self.t0}
+    def load_step_state(self, sd):
+        self.loss_sum, self.n = sd['loss_sum'].to(self.learn.device), sd['n']
+        self.t0 = time.perf_counter() - sd['elapsed']
 
 # %% ../nbs/04_learner.ipynb #fdc8c402
 class KnnCB(Callback):
-    "kNN accuracy of the backbone's features every `every` epochs and after the last one."
+    "kNN accuracy of the backbone's features every `every` epochs, after the first (an early reading) and the last."
     order = ORDER['KnnCB']
     def __init__(self, data:ImageDataset, every=10, k=200, temperature=0.1, batch_size=1024):
         self.data, self.every, self.k, self.t, self.bs = data, every, k, temperature, batch_size
     def after_epoch(self):
         e = self.learn.epoch + 1
-        if e % self.every and e != self.learn.n_epochs: return
+        if e % self.every and e not in (1, self.learn.n_epochs): return
         bb, dev = self.learn.model.backbone, self.learn.device
         ftr = extract_features(bb, self.data.train_x, self.bs, device=dev)
         fte = extract_features(bb, self.data.test_x, self.bs, device=dev)
         self.learn.epoch_log['knn'] = knn_accuracy(ftr, self.data.train_y.to(dev), fte, self.data.test_y.to(dev),
                                                    k=min(self.k, len(ftr)), temperature=self.t)
 
+def chance_level(labels:torch.Tensor)->float:
+    "The accuracy of always guessing the most common of `labels`: what a classifier must beat (0.1 on CIFAR-10)."
+    return torch.bincount(labels[labels >= 0].cpu()).max().item() / max(int((labels >= 0).sum()), 1)
+
 # %% ../nbs/04_learner.ipynb #c36c9cc6
-class NonFiniteLossError(RuntimeError): "The loss became NaN or infinite."
+class NonFiniteLossError(RuntimeError):
+    "The loss became NaN or infinite at `epoch` (from 1), step `step` (from 1) of `steps`."
+    def __init__(self, epoch:int, step:int, steps:int):
+        super().__init__(f"the loss became non-finite at epoch {epoch}, step {step} of {steps}; training stopped "
+                         "before anything of that epoch was written. Lower the learning rate or check the data.")
+        self.epoch, self.step, self.steps = epoch, step, steps
 
 class NonFiniteCB(Callback):
     "Stop with a clear message when the loss stops being finite."
@@ -426,32 +459,30 @@ class NonFiniteCB(Callback):
     def after_epoch(self): self.check()
     def check(self):
         step = int(self.first_bad)
-        if step >= 0:
-            raise NonFiniteLossError(f"the loss became non-finite at epoch {self.learn.epoch + 1}, step {step + 1} of "
-                                     f"{len(self.learn.batches)}; training stopped and the last good checkpoint was "
-                                     "left "
-                                     "as it was. Lower the learning rate or check the data.")
+        if step >= 0: raise NonFiniteLossError(self.learn.epoch + 1, step + 1, len(self.learn.batches))
 
 # %% ../nbs/04_learner.ipynb #5c2cc3f5
 #| code-fold: true
 class ProgressCB(Callback):
-    "Bars and a live plot in notebooks; in a terminal, a line every `print_every` seconds and one per epoch."
+    "Bars and a live plot in notebooks; in a terminal one line redrawn in place; into a file a line now and then."
     order = ORDER['ProgressCB']
     def __init__(self, plot=True, # notebooks: live plot of the loss and the kNN accuracy
                  show_every=10, # notebooks: show the live loss every this many steps
                  notebook=None, # bars (True) or plain lines (False); default: whichever fits where we run
-                 print_every=30., # terminals: seconds between the lines within an epoch
-                 verbose=False): # epoch lines with every key of the log, not only the headline figures
+                 print_every=30., # output to a file: seconds between the lines within an epoch
+                 verbose=False, # epoch lines with every key of the log, not only the headline figures
+                 tty=None): # redraw the step line in place every second; default: when stdout is a terminal
         self.plot, self.show_every, self.print_every, self.verbose = plot, show_every, print_every, verbose
-        self.notebook = IN_NOTEBOOK if notebook is None else notebook
+        self.notebook, self.tty = IN_NOTEBOOK if notebook is None else notebook, tty
     def before_fit(self):
         self.fit_t0, self.epochs_here = time.perf_counter(), 0  # the time left is estimated from this process's epochs
+        self.in_place = sys.stdout.isatty() if self.tty is None else self.tty
         if self.notebook: self.learn.epochs = self.mbar = master_bar(self.learn.epochs)
     def before_epoch(self):  # wraps what the learner iterates (a callback may have replaced it), not a new pass
         if self.notebook:
             self.inner = self.learn.dl
             self.learn.dl = progress_bar(self.inner, leave=False, parent=self.mbar)
-        self.loss_sum, self.n = torch.zeros((), device=self.learn.device), 0
+        self.loss_sum, self.n, self.n0 = torch.zeros((), device=self.learn.device), 0, 0  # n0: steps of an earlier run
         self.t0 = self.t_last = time.perf_counter()
     def after_loss(self):
         learn = self.learn
@@ -460,30 +491,36 @@ class ProgressCB(Callback):
             return
         self.loss_sum += learn.loss.detach().float()  # stays on the device: no sync per step
         self.n += 1
-        due = time.perf_counter() - self.t_last >= self.print_every
+        due = time.perf_counter() - self.t_last >= (1. if self.in_place else self.print_every)
         if learn.iter + 1 < len(learn.batches) and due: self.step_line()
     def eta(self, steps_done:int)->float:
         "Seconds the fit still needs: the rest of this epoch at its pace, then the epochs left at the mean so far."
         learn, now, n = self.learn, time.perf_counter(), len(self.learn.batches)
-        per_epoch = (self.t0 - self.fit_t0) / self.epochs_here if self.epochs_here else (now - self.t0) / steps_done * n
-        this_epoch = (now - self.t0) / steps_done * (n - steps_done) if steps_done < n else 0.
-        return this_epoch + per_epoch * (learn.n_epochs - learn.epoch - 1)
+        pace = (now - self.t0) / max(self.n - self.n0, 1)  # seconds a step, in this process
+        per_epoch = (self.t0 - self.fit_t0) / self.epochs_here if self.epochs_here else pace * n
+        return pace * max(n - steps_done, 0) + per_epoch * (learn.n_epochs - learn.epoch - 1)
     def step_line(self):
         learn, loss = self.learn, (self.loss_sum / self.n).item()  # the one device sync of this line
         self.t_last = time.perf_counter()
-        print(f"  epoch {learn.epoch + 1}/{learn.n_epochs}  step {learn.iter + 1}/{len(learn.batches)}  "
-              f"{self.n * learn.batches.bs / (self.t_last - self.t0):,.0f} img/s  running loss {loss:.4f}  "
-              f"ETA {duration(self.eta(learn.iter + 1))}", flush=True)
+        line = (f"  epoch {learn.epoch + 1}/{learn.n_epochs}  step {learn.iter + 1}/{len(learn.batches)}  "
+                f"{(self.n - self.n0) * learn.batches.bs / (self.t_last - self.t0):,.0f} img/s  running loss "
+                f"{loss:.4f}  ETA {duration(self.eta(learn.iter + 1))}")
+        if self.in_place: print('\r' + line + '\x1b[K', end='', flush=True)  # over the last one; \x1b[K: clear the rest
+        else: print(line, flush=True)
     def cleanup_epoch(self):
         if self.notebook: self.learn.dl = self.inner
     def after_epoch(self):
         self.epochs_here += 1
         eta = (time.perf_counter() - self.fit_t0) / self.epochs_here * (self.learn.n_epochs - self.learn.epoch - 1)
-        line = epoch_line(self.learn.epoch_log, self.learn.n_epochs, eta, self.verbose)
-        if not self.notebook: print(line, flush=True)
+        line = epoch_line(self.learn.epoch_log, self.learn.n_epochs, eta, self.verbose, unit_of=_unit)
+        if not self.notebook: print(('\r\x1b[K' if self.in_place else '') + line, flush=True)
         else:
             if self.plot: live_plot(self.mbar, self.learn.history, self.learn.n_epochs)
             self.mbar.write(line)
+    def step_state(self): return {'loss_sum': self.loss_sum.clone(), 'n': self.n}
+    def load_step_state(self, sd): self.loss_sum, self.n, self.n0 = sd['loss_sum'].to(self.learn.device), sd['n'], sd['n']
+
+def _unit(key:str)->str|None: return getattr(describe_metric(key), 'unit', None)
 
 # %% ../nbs/04_learner.ipynb #43779f3c
 #| code-fold: true
@@ -500,7 +537,8 @@ def plot_history(history, # per-epoch logs (`learn.history`, or the lines of `me
                  path=None, # save the figure here as PNG (and close it)
                  keys=('loss', 'knn'), # what to plot, one panel each, at most `ncols` a row
                  title:str|None=None, # over the panels, e.g. 'demo data: synthetic shapes'
-                 ncols:int=3):
+                 ncols:int=3,
+                 chance:float|None=None): # a dashed line at this accuracy on the kNN panel (see `chance_level`)
     "Plot per-epoch metrics: first and last value in each title, units from `METRICS`, whole epochs on the x axis."
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
@@ -514,7 +552,10 @@ def plot_history(history, # per-epoch logs (`learn.history`, or the lines of `me
         es, ys = zip(*[(r['epoch'], r[k]) for r in history if k in r])
         ax.plot(es, ys, marker='o' if len(es) < 30 else None)
         fraction = all(0 <= y <= 1 for y in ys)  # accuracies and rates: a range of at least 0.1
-        widen_ylim(ax, ys, 0.1 if fraction else 0.1 * max(abs(y) for y in ys))
+        marks = (chance,) if chance is not None and k == 'knn' else ()
+        for c in marks: ax.axhline(c, color='grey', ls='--', lw=1, label=f'chance {c:.2g}')
+        widen_ylim(ax, ys + marks, 0.1 if fraction else 0.1 * max(abs(y) for y in ys))
+        if marks: ax.legend(loc='lower right', fontsize=8)
         if len(es) <= 10:  # few epochs: a tick at each, none between
             ax.set_xticks(es)
             ax.set_xlim(min(es) - 0.5, max(es) + 0.5)
@@ -530,6 +571,7 @@ def plot_history(history, # per-epoch logs (`learn.history`, or the lines of `me
         plt.close(fig)
     return fig
 
+# %% ../nbs/04_learner.ipynb #1e7c0b5a
 class MetricsFileCB(Callback):
     "Write `learn.history` to `run_dir/metrics.jsonl` after every epoch; save plots at the end."
     order = ORDER['MetricsFileCB']
@@ -538,11 +580,24 @@ class MetricsFileCB(Callback):
     def after_epoch(self):  # the whole file each time: a resumed run drops the epochs after its checkpoint
         save_atomic(''.join(json.dumps(r) + '\n' for r in self.learn.history), self.run_dir / 'metrics.jsonl')
     def after_fit(self):
-        if self.plot and self.learn.history: plot_history(self.learn.history, self.run_dir / 'metrics.png')
+        if self.plot and self.learn.history:
+            plot_history(self.learn.history, self.run_dir / 'metrics.png', chance=learner_chance(self.learn))
+
+def learner_chance(learn)->float|None:
+    "The chance level of `learn`'s kNN monitor, from its test labels (None without a monitor)."
+    knn = next((cb for cb in learn.cbs if isinstance(cb, KnnCB)), None)
+    return None if knn is None else chance_level(knn.data.test_y)
 
 # %% ../nbs/04_learner.ipynb #327662b6
+class StoppedEarly(KeyboardInterrupt):
+    "Ctrl-C, honoured at the end of a step: the checkpoint holds every step done."
+    def __init__(self, epochs_done:int, steps_done:int=0): # steps done within epoch `epochs_done + 1`
+        super().__init__(f"stopped after epoch {epochs_done}" if not steps_done else
+                         f"stopped in epoch {epochs_done + 1} after {steps_done} steps")
+        self.epochs_done, self.steps_done = epochs_done, steps_done
+
 class CheckpointCB(Callback):
-    "Save `checkpoint.pt` atomically every `every` epochs and at the end; with `resume`, continue from it."
+    "Save `checkpoint.pt` atomically every `every` epochs, at the end, and when asked to stop (within an epoch too)."
     order = ORDER['CheckpointCB']
     def __init__(self, run_dir, every=1, resume=False,
                  save=True): # False: only resume (the other ranks of a multi-GPU run)
@@ -552,10 +607,17 @@ class CheckpointCB(Callback):
         if not self.path.exists(): raise FileNotFoundError(f"cannot resume: {self.path} does not exist")
         self.learn.start_epoch = load_learner_state(self.learn, self.path)
         self.learn.epochs = range(self.learn.start_epoch, self.learn.n_epochs)
+    def after_batch(self):  # `learn.stop_requested` (Ctrl-C in bc_train): keep the steps done, stop
+        learn = self.learn
+        if not learn.stop_requested or learn.iter + 1 == len(learn.epoch_idx): return  # the epoch's end saves
+        if self.save: save_atomic(learner_state(learn, learn.epoch, learn.iter + 1), self.path)
+        raise StoppedEarly(learn.epoch, learn.iter + 1)
     def after_epoch(self):
-        e = self.learn.epoch + 1
-        if self.save and (e % self.every == 0 or e == self.learn.n_epochs):
+        e, stop = self.learn.epoch + 1, self.learn.stop_requested
+        if self.save and (e % self.every == 0 or e == self.learn.n_epochs or stop):
             save_atomic(learner_state(self.learn, e), self.path)
+        if stop: raise StoppedEarly(e)
+    def step_state(self): return {}
 
 # %% ../nbs/04_learner.ipynb #7fdd221b
 def simclr_learner(model, # images -> (h, z), e.g. `SimCLRModel`
