@@ -82,8 +82,12 @@ notebooks: $(BIN)/.installed
 	$(BIN)/python tools/make_readme.py
 
 # Every arm of a study (one .toml per arm in CONFIGS) for every seed, seed by seed, JOBS runs at a time; a finished run
-# is skipped and a stopped one resumed, so the same command continues a study that was interrupted. Each run's
-# terminal output goes to STUDY_OUT/logs/ARM-sSEED.log. ARMS="a b" runs only those arms, in that order (for example
+# is skipped and a stopped one resumed (one stopped before its first checkpoint starts again, what it wrote kept in
+# STUDY_OUT/logs/restarted/), so the same command continues a study that was interrupted, even by kill -9. Before the
+# first run every arm's config is read as bc_train reads it and compared with the runs STUDY_OUT holds of that arm: a
+# malformed or misspelt config, or an arm edited after its runs were trained, stops the study with nothing started.
+# Each run's terminal output is appended to STUDY_OUT/logs/ARM-sSEED.log; a run that another study (or bc_train) is
+# training is left to it, and said so (tools/study.sh). ARMS="a b" runs only those arms, in that order (for example
 # more seeds of a study's primary arms, ARMS="pos-random pos-iou pos-sim pos-sim-high" SEEDS="6 7 8 9 10 11", and of
 # their reference, CONFIGS=configs/cifar10-cpu/stage1 ARMS=baseline).
 CONFIGS ?= configs/cifar10
@@ -95,5 +99,6 @@ STUDY_CONFIGS = $(if $(strip $(ARMS)),$(foreach a,$(ARMS),$(CONFIGS)/$(a).toml),
 study: $(BIN)/.installed
 	@for cfg in $(STUDY_CONFIGS); do test -f "$$cfg" || { have=$$(cd $(CONFIGS) 2>/dev/null && ls *.toml | sed 's/.toml$$//'); \
 	  echo "make study: no config $$cfg; ARMS names .toml files in CONFIGS, without .toml:" $$have >&2; exit 2; }; done
+	@tools/study.sh --check $(BIN)/bc_train $(STUDY_OUT) "$(SEEDS)" $(STUDY_CONFIGS)
 	@for s in $(SEEDS); do for cfg in $(STUDY_CONFIGS); do echo "$$cfg $$s"; done; done \
 	  | xargs -P $(JOBS) -L 1 sh -c 'tools/study.sh $(BIN)/bc_train $$0 $$1 $(STUDY_OUT)'

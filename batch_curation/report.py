@@ -123,7 +123,9 @@ def _stored_config(run:Path)->dict|None:
 def _run_problem(cfg:Path, run:Path, seed:int, out)->str|None:
     "Why a run folder of arm `cfg` does not belong with the arm as `cfg` describes it now (None: it does)."
     stored = _stored_config(run)
-    if stored is None: return f"{run}: neither config.json nor summary.json says how it was trained"
+    if stored is None:
+        fix = f": bc_train --resume {run} --restore-config writes it back" if (run / 'checkpoint.pt').exists() else ''
+        return f"{run}: neither config.json nor summary.json says how it was trained{fix}"
     if stored.get('seed', seed) != seed: return f"{run} holds a run of seed {stored['seed']}: a copy or a renamed run"
     try: diff = settings_differences(stored, _arm_config(cfg, seed, out))
     except ValueError as e: return f"{run}: {e}"
