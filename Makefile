@@ -1,46 +1,65 @@
 # Each command does all set-up on a fresh clone (make smoke: a first run on synthetic shapes, no data needed):
 #   make train   - create .venv if needed, install, train SimCLR with batch curation (batch selection) on CIFAR-10
 #   make test    - same set-up, then the notebook tests (nbdev_test) and pytest
+#   make check   - the fast checks after a change: style, course rules, notebooks in step, what the change touches
 #   make docs    - same set-up, then the course website in _docs/html (make docs-check looks at it in Chromium)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
-BIN := $(VENV)/bin
-# The torch build to install; override on machines that need another, e.g.
-#   make test TORCH="torch==2.9.1 torchvision==0.24.1"
-TORCH ?= torch==2.14.1 torchvision==0.29.1
+BIN := $(abspath $(VENV))/bin
+VENV_ARG := $(if $(filter-out .venv,$(VENV)), VENV=$(VENV))
+# The torch build to install. The first call that names one remembers it in $(BIN)/.torch-spec for every later call
+# (any target); without one, pip's default (the CUDA build on Linux). On a machine without an NVIDIA GPU:
+#   make smoke TORCH="torch==2.14.1 torchvision==0.29.1 --index-url https://download.pytorch.org/whl/cpu"
+# An index that cannot be reached (offline) falls back to the torch installed, or pip's own sources (tools/install_torch.sh).
+TORCH_DEFAULT := torch==2.14.1 torchvision==0.29.1
+ifeq ($(origin TORCH),undefined)
+TORCH := $(or $(shell cat '$(BIN)/.torch-spec' 2>/dev/null),$(TORCH_DEFAULT))
+TORCH_GIVEN :=
+else
+TORCH_GIVEN := yes
+endif
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: FORCE notebooks smoke train test install export check-sync readme report study docs docs-check
+.PHONY: FORCE notebooks smoke train test check install torch export check-sync readme report study docs docs-check
 
-# The TORCH spec asked for: rewritten only when it changes. When it differs from the one installed (.torch-installed),
-# the old build is uninstalled first, since pip keeps an installed torch that satisfies the version (a CUDA 2.14.1 for a
-# +cpu 2.14.1 request).
+# The TORCH spec chosen: rewritten only when it changes, so that the install below runs only then.
 $(BIN)/.torch-spec: FORCE
 	@mkdir -p $(BIN)
 	@echo '$(TORCH)' | cmp -s - $@ || echo '$(TORCH)' > $@
 
 $(BIN)/.installed: settings.ini setup.py $(BIN)/.torch-spec
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	@if ! cmp -s $(BIN)/.torch-spec $(BIN)/.torch-installed; then \
-	  $(BIN)/python -m pip uninstall --quiet -y torch torchvision 2>/dev/null; \
-	  $(BIN)/python -m pip install $(TORCH) && cp $(BIN)/.torch-spec $(BIN)/.torch-installed; fi
+	@$(BIN)/python -m pip install --quiet --upgrade pip --retries 1 --timeout 15 || echo "make: pip was not upgraded (offline?)"
+	@tools/install_torch.sh $(BIN) '$(TORCH_GIVEN)'
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@touch $@
 
 install: $(BIN)/.installed
 
+# Install the remembered torch build again: after an offline fall-back, once the index can be reached.
+torch: $(BIN)/.installed
+	@rm -f $(BIN)/.torch-installed && tools/install_torch.sh $(BIN) yes
+
 # A first run that needs no data and no internet: two epochs on synthetic shapes, a complete run folder in runs/.
+# With --resume in ARGS the preset (or scheme) flag is left out: the run's own config.json holds it.
+RESUMING = $(findstring --resume,$(ARGS))
 smoke: $(BIN)/.installed
-	$(BIN)/bc_train --preset smoke $(ARGS)
+	BC_RESUME_WITH='make smoke$(VENV_ARG)' $(BIN)/bc_train $(if $(RESUMING),,--preset smoke) $(ARGS)
 
 train: $(BIN)/.installed
-	$(BIN)/bc_train --curation batch $(ARGS)
+	BC_RESUME_WITH='make train$(VENV_ARG)' $(BIN)/bc_train $(if $(RESUMING),,--curation batch) $(ARGS)
 
 test: $(BIN)/.installed check-sync
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 tests $(PYTEST_ARGS)
+
+# The checks a contributor runs after a change, in about two minutes on 2 cores: code style and the course's rules,
+# notebooks clean and the package and README in step, then the notebooks and tests that the change touches (files
+# changed since CHECK_BASE, committed or not: tools/check_changed.py says what it picked and why).
+CHECK_BASE ?= HEAD
+check: $(BIN)/.installed
+	@OMP_NUM_THREADS=1 $(BIN)/python tools/check_changed.py --base $(CHECK_BASE)
 
 # CI fails when notebooks are not clean or the package is out of step with them.
 check-sync: $(BIN)/.installed
@@ -67,7 +86,7 @@ docs-check: docs
 # Re-draw the tables and plots of the CIFAR-10 studies (results/cifar10-cpu, results/cifar10-pilot, results/cifar10) from
 # the stored runs, without a GPU, beside the runs; then fill them into the results page, results/README.md.
 report: $(BIN)/.installed
-	cd nbs && ../$(BIN)/jupyter nbconvert --to notebook --execute --stdout 09_experiments.ipynb > /dev/null
+	cd nbs && $(BIN)/jupyter nbconvert --to notebook --execute --stdout 09_experiments.ipynb > /dev/null
 	$(BIN)/python tools/make_results_page.py
 
 # Run every numbered notebook top to bottom on this machine and store it with its outputs (figures as small PNGs), so
@@ -76,7 +95,7 @@ report: $(BIN)/.installed
 NOTEBOOKS ?= $(sort $(notdir $(wildcard nbs/[0-9]*.ipynb)))
 notebooks: $(BIN)/.installed
 	cd nbs && for nb in $(NOTEBOOKS); do echo "running $$nb"; \
-	  ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=3600 $$nb || exit 1; \
+	  $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=3600 $$nb || exit 1; \
 	done
 	$(BIN)/nbdev_clean
 	$(BIN)/python tools/make_readme.py
