@@ -29,13 +29,22 @@ def to_float(x): # uint8 images (0-255), or float images already in [0, 1]
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)  # per-channel mean of the CIFAR-10 training images, as a fraction of 255
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)   # their per-channel standard deviation over all pixels
 
+def _check_unit_range(x):
+    "Refuse float images outside [0, 1] (0-255 values as floats): they would be standardised to values in the hundreds."
+    if x.is_floating_point() and x.numel() and not (x.min() >= 0 and x.max() <= 1):
+        raise ValueError(f"float images must be in [0, 1], these go from {x.min():.4g} to {x.max():.4g}; divide 0-255 "
+                         "images by 255, or pass them as uint8")
+
+def _standardise(x, mean, std): # float images in [0, 1]
+    m, s = (torch.tensor(t, device=x.device).view(-1, 1, 1) for t in (mean, std))
+    return (x - m).div_(s)
+
 def normalize(x, # uint8 images (B, 3, H, W), or float in [0, 1]
               mean=CIFAR10_MEAN, # per-channel mean to subtract
               std=CIFAR10_STD): # per-channel standard deviation to divide by
     "Float32 images with every channel standardised: (x - mean) / std."
-    x = to_float(x)
-    m, s = (torch.tensor(t, device=x.device).view(-1, 1, 1) for t in (mean, std))
-    return (x - m).div_(s)
+    _check_unit_range(x)
+    return _standardise(to_float(x), mean, std)
 
 # %% ../nbs/01_augment.ipynb #da794e2b
 def _centre_box_size(height, width, ratio):
@@ -234,9 +243,7 @@ def _check_prob(**ps):
 def _check_batch(x, generator):
     "Clear errors for the mistakes one makes with a batch of images and a generator."
     if x.ndim != 4 or x.shape[1] != 3: raise ValueError(f"images of shape {tuple(x.shape)}: expected (B, 3, H, W)")
-    if x.is_floating_point() and x.numel() and not (x.min() >= 0 and x.max() <= 1):  # training passes uint8: no check
-        raise ValueError(f"float images must be in [0, 1], these go from {x.min():.4g} to {x.max():.4g}; divide 0-255 "
-                         "images by 255, or pass them as uint8")
+    _check_unit_range(x)  # training passes uint8: nothing to check
     if generator is not None and generator.device.type != x.device.type:
         raise ValueError(f"the generator is on {generator.device} but the images are on {x.device}: "
                          f"make it with torch.Generator({x.device.type!r})")
@@ -283,7 +290,7 @@ class SimCLRAugment:
             if self.gray_p > 0: v = grayscale(v, params['gray'])
             if self.blur_p > 0: v = gaussian_blur(v, params['blur'], self.blur_kernel)
             if self.solarize_p > 0: v = solarize(v, params['solarize'])
-            return normalize(v, self.mean, self.std)
+            return _standardise(v, self.mean, self.std)  # views in [0, 1] by construction: no check per step
 
     def view(self, x, generator=None):
         "One random view of every image of a uint8 batch (B, 3, H, W), and its parameters."

@@ -15,6 +15,16 @@ from .files import DatasetError, IMAGE_EXTENSIONS, read_image_files
 from .files import default_cache_dir, save_atomic, _cache_path  # the cache, for load_dataset
 
 # %% ../nbs/00_data.ipynb #171fd6ca
+def _check_labels(split, y, classes):
+    "Refuse labels that name no class: a label is an index into `classes`, or -1 for an unlabelled image."
+    if not torch.is_tensor(y) or not len(y): return
+    if y.is_floating_point() or y.dtype == torch.bool:
+        raise DatasetError(f"{split}_y holds {y.dtype} values: labels are integers (torch.long)")
+    if (bad := y[(y < -1) | (y >= len(classes))]).numel():
+        valid = (f"0 to {len(classes) - 1} (indices into classes), or -1 for an unlabelled image" if classes
+                 else "-1 only (unlabelled): no class names were given")
+        raise DatasetError(f"{split}_y holds label {bad[0].item()}, which names no class; labels are {valid}")
+
 @dataclass
 class ImageDataset:
     "Train and test images as uint8 tensors (N, 3, H, W) with integer labels (-1: unlabelled) and class names."
@@ -33,6 +43,7 @@ class ImageDataset:
             if len(x) != len(y):
                 raise DatasetError(f"{split}_x holds {len(x)} images but {split}_y {len(y)} labels; give one label "
                                    "per image")
+            _check_labels(split, y, self.classes)
 
     @property
     def labelled(self):
@@ -156,8 +167,10 @@ def load_dataset(source, # 'cifar10', 'procedural', or a folder or .tar/.tar.gz/
     "Train and test images of `source` as uint8 tensors with labels and class names."
     if not str(source).strip():
         raise DatasetError(f"source={source!r}: give 'cifar10', 'procedural', a folder or an archive")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 2):
+        raise DatasetError(f"size={size!r}: pixels a side, an int >= 2 (or None: the images' own size)")
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    if str(source) == 'procedural': return procedural_dataset(size=size or 32)
+    if str(source) == 'procedural': return procedural_dataset(size=32 if size is None else size)
     if str(source).lower() in ('cifar10', 'cifar-10'): return _cifar10_official(cache_dir if root is None else root)
     p = Path(source)
     if not p.exists():

@@ -1,10 +1,11 @@
 """Odd and bad input to the Python API and the data layer: a named error, or the right pixels, never a plausible number."""
-import io, os, subprocess, sys
+import io, os, subprocess, sys, warnings
 from pathlib import Path
 import numpy as np, pytest, torch
 from PIL import Image
 from batch_curation.data import ImageDataset, DatasetError, load_dataset, procedural_dataset, subset, save_atomic
-from batch_curation.evaluate import knn_accuracy, linear_probe
+from batch_curation.evaluate import knn_accuracy, linear_probe, evaluate_backbone, extract_features, OneClassWarning
+from batch_curation.augment import normalize
 from batch_curation.simclr import nt_xent, NTXentLoss, make_loss, conv_backbone, simclr_head, SimCLRModel
 from batch_curation.learner import simclr_learner, plot_history
 from batch_curation.report import load_runs
@@ -44,6 +45,49 @@ def test_linear_probe_arguments(kw, msg):
 def test_linear_probe_on_one_image():
     (x, y), (xt, yt) = feats(), feats(seed=1)
     with pytest.raises(ValueError, match='at least 2 images'): linear_probe(x[:1], y[:1], xt, yt)
+
+
+def test_one_class_is_said():
+    "All training labels of one class: every prediction is that class, so 1.0 says nothing; a warning says so."
+    (x, _), (xt, _) = feats(), feats(seed=1)
+    y, yt = torch.full((20,), 3), torch.full((20,), 3)
+    for f, kw in ((knn_accuracy, dict(k=5)), (linear_probe, dict(epochs=2))):
+        with pytest.warns(OneClassWarning, match=r'train_y holds one class only \(3\)'): assert f(x, y, xt, yt, **kw) == 1.
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        knn_accuracy(x, torch.arange(20) % 2, xt, yt, k=5)  # two classes: no warning
+
+
+def test_unlabelled_images_and_too_few_classes_are_named():
+    (x, y), (xt, yt) = feats(), feats(seed=1)
+    for f in (knn_accuracy, linear_probe):
+        with pytest.raises(ValueError, match='train_y holds -1, an unlabelled image'): f(x, y - 1, xt, yt)
+        with pytest.raises(ValueError, match='test_y holds -1, an unlabelled image'): f(x, y, xt, yt - 1)
+    with pytest.raises(ValueError, match='num_classes=1: train_y holds labels up to 1'): knn_accuracy(x, y, xt, yt, num_classes=1)
+
+
+def small_backbone(): return conv_backbone((4, 8, 8))
+
+
+def test_evaluate_backbone_without_test_images_or_labels():
+    ds = procedural_dataset(n_train_per_class=4, n_test_per_class=2, size=16)
+    no_test = ImageDataset(ds.train_x, ds.train_y, ds.test_x[:0], ds.test_y[:0], ds.classes, 'shapes')
+    with pytest.raises(ValueError, match='shapes has no test images: kNN and the linear probe need labelled'):
+        evaluate_backbone(small_backbone(), no_test)
+    unlabelled = ImageDataset(ds.train_x, torch.full_like(ds.train_y, -1), ds.test_x, ds.test_y, ds.classes, 'shapes')
+    with pytest.raises(ValueError, match='shapes has unlabelled train images'): evaluate_backbone(small_backbone(), unlabelled)
+    with pytest.raises(ValueError, match='images is empty'): extract_features(small_backbone(), ds.test_x[:0])
+
+
+def test_evaluate_backbone_on_one_class_warns_once():
+    ds = procedural_dataset(n_train_per_class=4, n_test_per_class=2, size=16)
+    one = ImageDataset(ds.train_x[ds.train_y == 0], ds.train_y[ds.train_y == 0], ds.test_x[ds.test_y == 0],
+                       ds.test_y[ds.test_y == 0], ds.classes)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter('always')
+        res = evaluate_backbone(small_backbone(), one, knn_k=2, probe_kw=dict(epochs=2))
+    assert res == {'knn': 1., 'knn10': 1., 'linear': 1.}
+    assert [type(w.message) for w in seen] == [OneClassWarning] and seen[0].filename == __file__
 
 
 # ---- the loss ----
@@ -96,6 +140,25 @@ def test_image_dataset_with_mismatched_lengths():
                                     (dict(n_test_per_class=0), 'n_test_per_class=0'), (dict(size=2.5), 'size=2.5')])
 def test_procedural_data_of_nothing(kw, msg):
     with pytest.raises(DatasetError, match=msg.replace('.', r'\.')): procedural_dataset(**kw)
+
+
+@pytest.mark.parametrize('size', [0, 1, 2.5, True, -32])
+def test_load_dataset_of_no_size(size, tmp_path):
+    with pytest.raises(DatasetError, match=rf"size={size!r}: pixels a side, an int >= 2"):
+        load_dataset('procedural', size=size, cache_dir=tmp_path)
+    assert load_dataset('procedural', size=None, cache_dir=tmp_path).train_x.shape[-1] == 32
+
+
+@pytest.mark.parametrize('y,classes,msg', [
+    ([0, 1, 2, 0], ['a', 'b'], 'train_y holds label 2, which names no class; labels are 0 to 1'),
+    ([0, -2, 1, 0], ['a', 'b'], 'train_y holds label -2'),
+    ([0, 0, 0, 0], [], 'train_y holds label 0, which names no class; labels are -1 only'),
+    ([0., 1., 0., 1.], ['a', 'b'], 'train_y holds torch.float32 values: labels are integers')])
+def test_image_dataset_refuses_a_label_outside_its_classes(y, classes, msg):
+    x = torch.zeros(4, 3, 8, 8, dtype=torch.uint8)
+    with pytest.raises(DatasetError, match=msg.replace('.', r'\.')):
+        ImageDataset(x, torch.tensor(y), x[:0], torch.zeros(0, dtype=torch.long), classes)
+    ImageDataset(x, torch.tensor([-1, 0, 1, -1]), x[:2], torch.tensor([1, 0]), ['a', 'b'])  # -1: unlabelled
 
 
 def test_subset_takes_a_number_of_images():
@@ -179,3 +242,10 @@ def test_float_images_in_0_255_are_named():
     aug = SimCLRAugment(size=16)
     aug(x.float() / 255)  # floats in [0, 1] are fine
     with pytest.raises(ValueError, match=r'float images must be in \[0, 1\]'): aug(x.float())
+
+
+def test_normalize_refuses_float_images_in_0_255():
+    x = torch.randint(0, 256, (2, 3, 4, 4), dtype=torch.uint8)
+    torch.testing.assert_close(normalize(x.float() / 255), normalize(x))
+    with pytest.raises(ValueError, match=r'float images must be in \[0, 1\], these go from'): normalize(x.float())
+    with pytest.raises(ValueError, match='float images must be in'): normalize(torch.full((1, 3, 2, 2), float('nan')))
