@@ -471,9 +471,10 @@ class ProgressCB(Callback):
                  notebook=None, # bars (True) or plain lines (False); default: whichever fits where we run
                  print_every=30., # output to a file: seconds between the lines within an epoch
                  verbose=False, # epoch lines with every key of the log, not only the headline figures
-                 tty=None): # redraw the step line in place every second; default: when stdout is a terminal
+                 tty=None, # redraw the step line in place; default: when stdout is a terminal
+                 redraw_every=1.): # terminals: seconds between redraws
         self.plot, self.show_every, self.print_every, self.verbose = plot, show_every, print_every, verbose
-        self.notebook, self.tty = IN_NOTEBOOK if notebook is None else notebook, tty
+        self.notebook, self.tty, self.redraw_every = IN_NOTEBOOK if notebook is None else notebook, tty, redraw_every
     def before_fit(self):
         self.fit_t0, self.epochs_here = time.perf_counter(), 0  # the time left is estimated from this process's epochs
         self.in_place = sys.stdout.isatty() if self.tty is None else self.tty
@@ -491,7 +492,7 @@ class ProgressCB(Callback):
             return
         self.loss_sum += learn.loss.detach().float()  # stays on the device: no sync per step
         self.n += 1
-        due = time.perf_counter() - self.t_last >= (1. if self.in_place else self.print_every)
+        due = time.perf_counter() - self.t_last >= (self.redraw_every if self.in_place else self.print_every)
         if learn.iter + 1 < len(learn.batches) and due: self.step_line()
     def eta(self, steps_done:int)->float:
         "Seconds the fit still needs: the rest of this epoch at its pace, then the epochs left at the mean so far."
@@ -519,8 +520,6 @@ class ProgressCB(Callback):
             self.mbar.write(line)
     def step_state(self): return {'loss_sum': self.loss_sum.clone(), 'n': self.n}
     def load_step_state(self, sd): self.loss_sum, self.n, self.n0 = sd['loss_sum'].to(self.learn.device), sd['n'], sd['n']
-
-def _unit(key:str)->str|None: return getattr(describe_metric(key), 'unit', None)
 
 # %% ../nbs/04_learner.ipynb #43779f3c
 #| code-fold: true
@@ -582,6 +581,8 @@ class MetricsFileCB(Callback):
     def after_fit(self):
         if self.plot and self.learn.history:
             plot_history(self.learn.history, self.run_dir / 'metrics.png', chance=learner_chance(self.learn))
+
+def _unit(key:str)->str|None: return getattr(describe_metric(key), 'unit', None)
 
 def learner_chance(learn)->float|None:
     "The chance level of `learn`'s kNN monitor, from its test labels (None without a monitor)."
