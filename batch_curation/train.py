@@ -609,16 +609,12 @@ def peer_lost(e:BaseException)->bool:
     return (isinstance(e, (PeerStopped, getattr(torch.distributed, 'DistError', PeerStopped))) or
             any(s in text for s in ('connection closed', 'connection reset', 'broken pipe', 'socket', 'gloo', 'nccl')))
 
-@contextmanager
-def sigterm_stops(on:bool=True):
+def sigterm_stops():
     "Under torchrun, SIGTERM (sent to every process when one fails) raises `PeerStopped`, so that rank 0 says so."
-    if not on or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    def stop(signum, frame): raise PeerStopped("SIGTERM")
-    old = signal.signal(signal.SIGTERM, stop)
-    try: yield
-    finally: signal.signal(signal.SIGTERM, old)
+    def stop(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: the message takes a moment
+        raise PeerStopped("SIGTERM")
+    if threading.current_thread() is threading.main_thread(): signal.signal(signal.SIGTERM, stop)
 
 def _peer_message(r:Run, e:BaseException)->str:
     "Rank 0's word when the group breaks up: what happened, what is kept, and how to resume."
@@ -652,14 +648,16 @@ def train(c:TrainConfig, resume_dir=None, progress=True,
           other_world:bool=False): # continue on another number of processes than trained its last part
     "Train one run described by `c` (or continue the one in `resume_dir`); returns its summary (None on ranks > 0)."
     r = set_up(c, resume_dir, progress, other_world)
+    if r.world > 1: sigterm_stops()  # a torchrun worker: it ends with this run
     try:
-        with sigterm_stops(r.world > 1):
-            if not r.main:  # rank 0 alone writes the run folder and evaluates
-                r.learn.fit(r.c.epochs)
-                return None
-            summary = fit_run(r)
+        if not r.main:  # rank 0 alone writes the run folder and evaluates
+            r.learn.fit(r.c.epochs)
+            return None
+        summary = fit_run(r)
     except Exception as e:
-        if r.world > 1 and peer_lost(e): raise PeerStopped(_peer_message(r, e) if r.main else '') from None
+        if r.world > 1 and peer_lost(e):
+            if threading.current_thread() is threading.main_thread(): signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            raise PeerStopped(_peer_message(r, e) if r.main else '') from None
         raise
     figures = ', '.join(f"{k} {summary[k]:.4f}" for k in ('knn', 'knn10', 'linear') if k in summary)
     print('summary: ' + (figures or 'no accuracy: no labelled images to evaluate on'), flush=True)

@@ -6,7 +6,7 @@ one test checks all its results; a second test runs `torchrun ... -m batch_curat
 checks has no BatchNorm: on the CPU each process would normalise with its own shard's statistics (SyncBatchNorm
 needs CUDA), which is not the single-process computation.
 """
-import json, os, subprocess, sys
+import json, os, signal, subprocess, sys, time
 from pathlib import Path
 import pytest, torch
 from torch import nn
@@ -222,3 +222,47 @@ def test_torchrun_bc_train_writes_one_run_folder_and_resumes(tmp_path):
     assert s['world_size'] == 2 and s['epochs'] == 2 and s['epochs_this_process'] == 1 and 0 <= s['knn'] <= 1
     assert [json.loads(l)['epoch'] for l in (d / 'metrics.jsonl').read_text().splitlines()] == [1, 2]
     assert torch.load(d / 'checkpoint.pt', weights_only=False)['epoch'] == 2
+
+
+def _rank_pids(parent:int)->dict:
+    "The torchrun workers of `parent`: {rank: pid}, from their environment."
+    out = {}
+    for pid in (int(p) for p in os.listdir('/proc') if p.isdigit()):
+        try:
+            if open(f'/proc/{pid}/stat').read().split()[3] != str(parent): continue
+            env = dict(e.split('=', 1) for e in open(f'/proc/{pid}/environ', 'rb').read().decode().split('\0') if '=' in e)
+        except OSError: continue
+        if 'RANK' in env: out[int(env['RANK'])] = pid
+    return out
+
+
+def test_a_killed_rank_and_a_resume_in_another_number_of_processes(tmp_path):
+    "The other rank says how to resume (no 'bug'); one process may not quietly continue what two trained."
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nnodes', '1', '--nproc_per_node', '2', '--master_addr',
+           '127.0.0.1', '--master_port', str(free_port()), '-m', 'batch_curation.train', '--preset', 'smoke', '--device',
+           'cpu', '--epochs', '30', '--train-subset', '320', '--test-subset', '200', '--knn-k', '5', '--out', str(tmp_path),
+           '--name', 'ddp']
+    p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, 'OMP_NUM_THREADS': '1'})
+    ck, t0 = tmp_path / 'ddp' / 'checkpoint.pt', time.time()
+    while time.time() - t0 < 300 and p.poll() is None and not ck.exists(): time.sleep(0.05)
+    time.sleep(0.5)
+    ranks = _rank_pids(p.pid)
+    assert p.poll() is None and set(ranks) == {0, 1}, (ranks, p.poll())
+    os.kill(ranks[1], signal.SIGKILL)
+    out, err = p.communicate(timeout=300)
+    assert p.returncode != 0 and 'this is a bug' not in err, err[-3000:]
+    said = [l for l in err.splitlines() if l.startswith('bc_train: error: ')]
+    assert said and 'resume with: ' in said[0] and f"--nproc_per_node 2 -m batch_curation.train --resume {tmp_path / 'ddp'}" \
+        in said[0], err[-3000:]
+    one = subprocess.run([sys.executable, '-m', 'batch_curation.train', '--resume', str(tmp_path / 'ddp')], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300, env={**os.environ, 'OMP_NUM_THREADS': '1'})
+    assert one.returncode == 1 and 'trained by 2 process(es) and would continue in 1' in one.stderr, one.stderr[-3000:]
+    assert '--other-world-size' in one.stderr and 'Traceback' not in one.stderr
+    done = torch.load(ck, weights_only=False)['epoch']
+    ok = subprocess.run([sys.executable, '-m', 'batch_curation.train', '--resume', str(tmp_path / 'ddp'), '--epochs',
+                         str(done + 1), '--other-world-size'], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                        env={**os.environ, 'OMP_NUM_THREADS': '1'})
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    s = json.loads((tmp_path / 'ddp' / 'summary.json').read_text())
+    assert [g['world_size'] for g in s['segments']] == [2, 1] and s['world_size'] == 1

@@ -118,3 +118,68 @@ def test_make_resume_leaves_out_the_preset(clone, tmp_path):
     for target in ('smoke', 'train'):
         assert make(clone, target, f'VENV={venv}', 'ARGS=--resume runs/x').returncode == 0
     assert [c.split(' |')[0] for c in calls(venv) if c.startswith('bc_train')] == ['bc_train --resume runs/x'] * 2
+
+
+def tiny_archive(path:Path)->Path:
+    "A CIFAR-like archive of train/<class>/*.png and test/<class>/*.png: procedural shapes, 16x16."
+    from PIL import Image
+    from batch_curation.data import procedural_dataset
+    ds = procedural_dataset(n_train_per_class=32, n_test_per_class=8, size=16)
+    with tarfile.open(path, 'w:gz') as tar:
+        for split, x, y in (('train', ds.train_x, ds.train_y), ('test', ds.test_x, ds.test_y)):
+            for i, (img, label) in enumerate(zip(x, y)):
+                f = path.parent / f'{i}.png'
+                Image.fromarray(img.permute(1, 2, 0).numpy()).save(f)
+                tar.add(f, f'{split}/{ds.classes[label]}/{i:04d}.png')
+                f.unlink()
+    return path
+
+
+def test_ctrl_c_then_the_printed_command_without_the_environment_ends_as_an_unbroken_run(tmp_path):
+    "data 'auto' found through BC_CIFAR10_ARCHIVE; stopped within an epoch; resumed as printed, without the variable."
+    archive = tiny_archive(tmp_path / 'shapes.tar.gz')
+    args = ['--preset', 'smoke', '--data', 'auto', '--epochs', '3', '--batch-size', '16', '--knn-k', '5', '--threads', '1',
+            '--curation', 'mask',
+            '--curation-args', '{"warmup_steps": 3}', '--root', str(tmp_path / 'cache'), '--out', str(tmp_path)]
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'BC_CIFAR10_ARCHIVE': str(archive)}
+    env.pop('BC_RESUME_WITH', None)
+    full = subprocess.run([BC_TRAIN, *args, '--name', 'full'], cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
+    assert full.returncode == 0, full.stderr[-3000:]
+    assert json.loads((tmp_path / 'full' / 'config.json').read_text())['data_source'] == str(archive)
+    p = subprocess.Popen([BC_TRAIN, *args, '--name', 'part'], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env=env, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    ck, t0 = tmp_path / 'part' / 'checkpoint.pt', time.time()
+    while time.time() - t0 < 300 and p.poll() is None and not ck.exists(): time.sleep(0.02)
+    time.sleep(0.3)
+    p.send_signal(signal.SIGINT)  # within epoch 2, of 20 steps
+    out, err = p.communicate(timeout=300)
+    assert p.returncode == 130 and 'Traceback' not in err, err[-3000:]
+    said = [l for l in err.splitlines() if 'resume with: ' in l]
+    assert said and said[0].startswith('stopped in epoch 2 after '), err[-3000:]
+    cmd = said[0].split('resume with: ')[1]
+    assert cmd == f".venv/bin/bc_train --resume {tmp_path / 'part'}", cmd  # what a shell in the clone can run
+    env.pop('BC_CIFAR10_ARCHIVE')
+    r = subprocess.run(shlex.split(cmd), cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    lines = lambda d: [{k: v for k, v in json.loads(l).items() if k not in ('epoch_time', 'images_per_s')}
+                       for l in (tmp_path / d / 'metrics.jsonl').read_text().splitlines()]
+    assert lines('part') == lines('full')
+    a, b = (torch.load(tmp_path / d / 'checkpoint.pt', weights_only=False)['model'] for d in ('full', 'part'))
+    assert all(torch.equal(v, b[k]) for k, v in a.items())
+    s = json.loads((tmp_path / 'part' / 'summary.json').read_text())
+    assert s['segments'][1]['from_epoch'] == 1 and s['segments'][1]['from_step'] > 0 and s['world_size'] == 1
+
+
+def test_the_header_says_what_curation_does(tmp_path):
+    r = subprocess.run([BC_TRAIN, '--preset', 'smoke', '--epochs', '1', '--train-subset', '320', '--knn-k', '5',
+                        '--curation', 'batch', '--out', str(tmp_path), '--name', 'h'], cwd=ROOT, capture_output=True,
+                       text=True, timeout=300, env={**os.environ, 'OMP_NUM_THREADS': '1'})
+    assert r.returncode == 0, r.stderr[-3000:]
+    head = r.stdout.split('\nepoch 1/1')[0]
+    assert 'curation: batch (batch selection), score alignment, warm-up 5 steps (1 epoch): that is the whole run' in head
+    assert 'never acts' in head and 'Ctrl-C stops at the end of a step' in head and '--resume ' in head
+    s = json.loads((tmp_path / 'h' / 'summary.json').read_text())
+    assert all(len(repr(v)) <= 9 for k, v in s.items() if isinstance(v, float))  # 0.528, not 0.527999997138977
+    assert [json.loads(l)['epoch'] for l in (tmp_path / 'h' / 'metrics.jsonl').read_text().splitlines()] == [1]
+    assert 'knn' in json.loads((tmp_path / 'h' / 'metrics.jsonl').read_text().splitlines()[0])
+

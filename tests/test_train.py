@@ -1,5 +1,5 @@
 """bc_train end to end: a smoke run, bad flags, and resume after a real kill."""
-import json, os, signal, subprocess, sys, time
+import json, os, re, signal, subprocess, sys, time
 from pathlib import Path
 import pytest, torch
 
@@ -128,3 +128,23 @@ def test_data_seed_fixes_the_subset_and_conv_width_the_net():
     narrow, wide = (build_model(preset_config('smoke', conv_width=w), 16) for w in (8, 16))
     count = lambda m: sum(p.numel() for p in m.backbone.parameters())
     assert narrow.backbone.feat_dim == 32 and count(narrow) < count(wide) / 3
+
+
+def test_list_and_help_show_every_scheme_criterion_and_loss():
+    "Every scheme with each of its arguments and their defaults, every criterion and loss with a line on what it means."
+    from batch_curation.curation import SCHEMES, scheme_params
+    from batch_curation.criteria import PAIR_CRITERIA, BATCH_CRITERIA, NEGATIVE_CRITERIA
+    from batch_curation.simclr import LOSSES
+    r, h = run_cli('--list'), run_cli('--help')
+    assert r.returncode == 0 and h.returncode == 0 and r.stdout.strip() in h.stdout
+    blocks = re.split(r'\n  (?=\S)', r.stdout)  # a scheme's line and its arguments' lines, indented further
+    for s in SCHEMES:
+        block = next(b for b in blocks if b.startswith(f'{s}: '))
+        for k, v in scheme_params(s).items():
+            if k != 'scorer_factory': assert f'\n      {k} = {json.dumps(v)}: ' in block, (s, k)
+    for title, reg in (('batch criteria', BATCH_CRITERIA), ('pair criteria', PAIR_CRITERIA),
+                       ('negative criteria', NEGATIVE_CRITERIA)):
+        part = r.stdout.split(f'\n{title} (')[1].split('criteria (')[0]
+        for k in reg: assert f'\n  {k}: ' in part and 'no description' not in part.split(f'\n  {k}: ')[1].split('\n')[0], k
+    for k in LOSSES: assert f'\n  {k}' in r.stdout.split('\nlosses (')[1], k
+    assert 'upper bound' not in r.stdout
