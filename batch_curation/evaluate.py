@@ -56,6 +56,7 @@ def _check_features(train_feats, train_y, test_feats, test_y, frames=1): # frame
             raise ValueError(f"{name}_y holds {y.min().item()}, an unlabelled image: every image needs its class here")
     _one_class(train_y, stacklevel=2 + frames)
 
+# %% ../nbs/03_evaluate.ipynb #98c674f3
 @torch.no_grad()
 def knn_accuracy(train_feats:torch.Tensor, # (N, D) features of the training images
                  train_y:torch.Tensor, # (N,) their labels
@@ -154,6 +155,7 @@ def view_features(backbone:nn.Module, views:torch.Tensor, batch_size:int=1024)->
                            for i in range(0, len(views), batch_size)])
     finally: backbone.train(was_training)
 
+# %% ../nbs/03_evaluate.ipynb #3ab2cc59
 def evaluate_backbone(backbone:nn.Module, # images -> features
                       data, # an `ImageDataset` (uint8 splits and labels)
                       knn_k:int=200, # neighbours of the weighted kNN
