@@ -11,6 +11,7 @@ import os, pickle, shutil, sys
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, torch
+import torch.nn.functional as F
 from .files import DatasetError, IMAGE_EXTENSIONS, read_image_files
 from .files import default_cache_dir, save_atomic, _cache_path  # the cache, for load_dataset
 
@@ -40,10 +41,18 @@ class ImageDataset:
             x, y = getattr(self, f'{split}_x'), getattr(self, f'{split}_y')
             if getattr(x, 'ndim', 4) != 4:
                 raise DatasetError(f"{split}_x must be (N, 3, H, W) images, got shape {tuple(x.shape)}")
+            if torch.is_tensor(x) and (x.dtype != torch.uint8 or x.shape[1] != 3):
+                raise DatasetError(f"{split}_x holds {x.dtype} images of {x.shape[1]} channel(s): an ImageDataset "
+                                   "keeps uint8 RGB images (N, 3, H, W); convert floats in [0, 1] with (x * 255)"
+                                   ".round().to(torch.uint8), grey images with x.expand(-1, 3, -1, -1)")
             if len(x) != len(y):
                 raise DatasetError(f"{split}_x holds {len(x)} images but {split}_y {len(y)} labels; give one label "
                                    "per image")
             _check_labels(split, y, self.classes)
+        sizes = [tuple(x.shape[-2:]) for x in (self.train_x, self.test_x) if len(x)]
+        if len(set(sizes)) > 1:
+            raise DatasetError(f"train images are {sizes[0][1]}x{sizes[0][0]} pixels but test images "
+                               f"{sizes[1][1]}x{sizes[1][0]}: resize both to one size (load_dataset's size=N)")
 
     @property
     def labelled(self):
@@ -139,6 +148,13 @@ def _read_cifar10_pickles(folder):
     with open(folder / 'batches.meta', 'rb') as f: classes = pickle.load(f, encoding='latin1')['label_names']
     return ImageDataset(torch.cat([x for x, _ in tr]), torch.cat([y for _, y in tr]), tex, tey, classes, 'CIFAR-10')
 
+def _at_size(ds:ImageDataset, size:int|None)->ImageDataset:
+    "`ds` with its images resized to size x size (bilinear, antialiased): the pickled CIFAR-10 comes at 32x32 only."
+    if size is None or tuple(ds.train_x.shape[-2:]) == (size, size): return ds
+    def resize(x): return F.interpolate(x.float(), size=size, mode='bilinear', antialias=True).round().clamp(0, 255)
+    return ImageDataset(resize(ds.train_x).to(torch.uint8), ds.train_y, resize(ds.test_x).to(torch.uint8), ds.test_y,
+                        ds.classes, ds.name)
+
 # %% ../nbs/00_data.ipynb #e6d6ad80
 def _cifar10_official(root):
     "CIFAR-10 from `root/cifar-10-batches-py`, downloading it there through torchvision when missing."
@@ -171,14 +187,15 @@ def load_dataset(source, # 'cifar10', 'procedural', or a folder or .tar/.tar.gz/
         raise DatasetError(f"size={size!r}: pixels a side, an int >= 2 (or None: the images' own size)")
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     if str(source) == 'procedural': return procedural_dataset(size=32 if size is None else size)
-    if str(source).lower() in ('cifar10', 'cifar-10'): return _cifar10_official(cache_dir if root is None else root)
+    if str(source).lower() in ('cifar10', 'cifar-10'):
+        return _at_size(_cifar10_official(cache_dir if root is None else root), size)
     p = Path(source)
     if not p.exists():
         raise DatasetError(f"{source}: no such file or folder, and not a known data set name; give 'cifar10', "
                            "'procedural', a folder, or a .tar/.tar.gz/.zip archive of images (train/<class>/* "
                            "and test/<class>/*, or unlabelled)")
-    if p.is_dir() and (p / 'cifar-10-batches-py').is_dir(): return _read_cifar10_pickles(p / 'cifar-10-batches-py')
-    if p.is_dir() and p.name == 'cifar-10-batches-py': return _read_cifar10_pickles(p)
+    if p.is_dir() and (p / 'cifar-10-batches-py').is_dir(): p = p / 'cifar-10-batches-py'
+    if p.is_dir() and p.name == 'cifar-10-batches-py': return _at_size(_read_cifar10_pickles(p), size)
     cache = _cache_path(p, cache_dir, size)
     try:
         if cache.is_file(): return ImageDataset(**torch.load(cache, weights_only=True))

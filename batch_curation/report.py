@@ -140,6 +140,7 @@ def study_problems(configs:list, # the arms' config files (ARM.toml)
     seeds = [str(s) for s in seeds]
     ok = [int(s) for s in seeds if s.isascii() and s.isdigit()]
     problems = [f"SEEDS: {s!r} is not a seed (a whole number >= 0)" for s in seeds if not (s.isascii() and s.isdigit())]
+    if Path(out).exists() and not Path(out).is_dir(): problems.append(f"STUDY_OUT {out} is a file, not a folder")
     for cfg in map(Path, configs):
         try: _arm_config(cfg, max(ok, default=0), out)  # the largest seed: bc_train takes seeds below 2**32
         except (ValueError, TypeError) as e:
@@ -314,6 +315,8 @@ def holm_family(rows:list, # `paired_differences` rows, of any metrics and basel
     "Holm's correction over one declared family, with family-wise (Bonferroni) intervals and detectable effects."
     if rule not in ('holm', 'holm+interval'): raise ValueError(f"rule={rule!r}: use 'holm' or 'holm+interval'")
     def key(t): return (t[0], t[1], t[2] if len(t) > 2 else 'baseline')
+    if twice := sorted({key(t) for t in tests if [key(u) for u in tests].count(key(t)) > 1}):
+        raise ValueError(f"tests name {twice[0]} more than once: a family counts each test once")
     found = {(r['arm'], r['metric'], r.get('baseline', 'baseline')): r for r in rows}
     fam = [dict(found[key(t)]) for t in tests if key(t) in found]  # tests without runs yet are left out
     m = len(tests)  # ... but count, as p = 1, like a test of one seed: neither can make the others easier

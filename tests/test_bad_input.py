@@ -1,5 +1,5 @@
 """Odd and bad input to the Python API and the data layer: a named error, or the right pixels, never a plausible number."""
-import io, os, subprocess, sys, warnings
+import io, os, re, subprocess, sys, warnings
 from pathlib import Path
 import numpy as np, pytest, torch
 from PIL import Image
@@ -159,6 +159,17 @@ def test_image_dataset_refuses_a_label_outside_its_classes(y, classes, msg):
     with pytest.raises(DatasetError, match=msg.replace('.', r'\.')):
         ImageDataset(x, torch.tensor(y), x[:0], torch.zeros(0, dtype=torch.long), classes)
     ImageDataset(x, torch.tensor([-1, 0, 1, -1]), x[:2], torch.tensor([1, 0]), ['a', 'b'])  # -1: unlabelled
+
+
+@pytest.mark.parametrize('x,msg', [
+    (torch.zeros(4, 3, 8, 8), 'train_x holds torch.float32 images of 3 channel(s): an ImageDataset keeps uint8 RGB'),
+    (torch.zeros(4, 1, 8, 8, dtype=torch.uint8), 'train_x holds torch.uint8 images of 1 channel(s)')])
+def test_image_dataset_keeps_uint8_rgb(x, msg):
+    y = torch.zeros(4, dtype=torch.long)
+    ok = torch.zeros(4, 3, 8, 8, dtype=torch.uint8)
+    with pytest.raises(DatasetError, match=re.escape(msg)): ImageDataset(x, y, ok, y, ['a'])
+    with pytest.raises(DatasetError, match='train images are 8x8 pixels but test images 16x8: resize both'):
+        ImageDataset(ok, y, torch.zeros(4, 3, 8, 16, dtype=torch.uint8), y, ['a'])
 
 
 def test_subset_takes_a_number_of_images():

@@ -1,7 +1,7 @@
 """The data layer as a user meets it from a terminal: the per-user decode cache, progress lines, subsets."""
-import os, re, shutil, subprocess, sys
+import os, pickle, re, shutil, subprocess, sys
 from pathlib import Path
-import pytest, torch
+import numpy as np, pytest, torch
 from PIL import Image
 from batch_curation.data import (load_dataset, procedural_dataset, subset, split_folder, ImageDataset,
                                  DatasetError)
@@ -198,3 +198,25 @@ def test_split_folder_refuses(tmp_path, case, msg):
 @pytest.mark.parametrize('fraction', [0, 1, -0.1, 1.5])
 def test_split_folder_test_fraction(tmp_path, fraction):
     with pytest.raises(ValueError, match='test_fraction'): split_folder(write_classes(tmp_path / 'src'), tmp_path / 'd', fraction)
+
+
+def fake_cifar10_pickles(root):
+    "A cifar-10-batches-py folder as torchvision downloads it: five training batches, a test batch, the class names."
+    d = root / 'cifar-10-batches-py'
+    d.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in [f'data_batch_{i}' for i in range(1, 6)] + ['test_batch']:
+        with open(d / name, 'wb') as f:
+            pickle.dump({'data': rng.integers(0, 256, (2, 3072), dtype=np.uint8), 'labels': [0, 1]}, f)
+    with open(d / 'batches.meta', 'wb') as f: pickle.dump({'label_names': ['cat', 'dog']}, f)
+    return d
+
+
+def test_cifar10_pickles_at_another_size(tmp_path):
+    "size resizes the pickled CIFAR-10 too (it used to come back at 32x32), as bc_train's --image-size does."
+    d = fake_cifar10_pickles(tmp_path)
+    full, small = load_dataset(tmp_path), load_dataset(d, size=16)
+    assert full.train_x.shape == (10, 3, 32, 32) and small.train_x.shape == (10, 3, 16, 16)
+    assert small.test_x.shape == (2, 3, 16, 16) and torch.equal(small.train_y, full.train_y)
+    resized = torch.nn.functional.interpolate(full.train_x.float(), size=16, mode='bilinear', antialias=True)
+    assert torch.equal(small.train_x, resized.round().clamp(0, 255).to(torch.uint8))
