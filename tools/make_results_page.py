@@ -80,13 +80,14 @@ def main(argv=None):
     args.add_argument('--check', action='store_true', help='say whether the page is up to date; change nothing')
     args.add_argument('--page', type=Path, default=PAGE, help='the results page (default: results/README.md)')
     a = args.parse_args(argv)
+    shown = a.page.resolve().relative_to(ROOT) if a.page.resolve().is_relative_to(ROOT) else a.page
     try: text = page_text(a.page)
-    except (PageError, OSError) as e: sys.exit(f"make_results_page: {e}; {a.page} was not changed")
-    if a.check: sys.exit(0 if text == a.page.read_text() else f"{a.page} is out of step with its tables: run make report")
+    except (PageError, OSError) as e: sys.exit(f"make_results_page: {e}; {shown} was not changed")
+    if a.check: sys.exit(0 if text == a.page.read_text() else f"{shown} is out of step with its tables: run make report")
     tmp = a.page.with_name(f".{a.page.name}.tmp")
     tmp.write_text(text)
     os.replace(tmp, a.page)  # all or nothing: the hand-written text is never left half written
-    print(f"{a.page} written with {len(tables_named(a.page))} tables")
+    print(f"{shown} written with {len(tables_named(a.page))} tables")
 
 
 if __name__ == '__main__': main()
