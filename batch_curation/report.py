@@ -172,8 +172,9 @@ def summary_table(runs:list, # from `load_runs`
         rs = [r for r in runs if r['arm'] == arm]
         knn, lin = _mean_sd([_pct(r, 'knn') for r in rs]), _mean_sd([_pct(r, 'linear') for r in rs])
         epoch_s = statistics.mean(r['summary'].get('mean_epoch_time_s', float('nan')) for r in rs)
+        counts = {f'{m}_n': sum(_pct(r, m) is not None for r in rs) for m in ('knn', 'linear')}
         rows.append(dict(arm=arm, seeds=len(rs), knn=knn[0], knn_sd=knn[1], linear=lin[0], linear_sd=lin[1],
-                         epoch_s=epoch_s))
+                         epoch_s=epoch_s, **counts))
     base = next((r['epoch_s'] for r in rows if r['arm'] == baseline), None)
     for r in rows: r['overhead'] = r['epoch_s'] / base if base else float('nan')
     return rows
@@ -182,9 +183,12 @@ def markdown_table(rows:list)->str:
     "A `summary_table` as Markdown."
     out = ['| arm | seeds | kNN top-1 % | linear top-1 % | s / epoch | time vs baseline |', '|---|---|---|---|---|---|']
     for r in rows:
-        sd = lambda v: '-' if math.isnan(v) else f"{v:.2f}"  # one seed has no spread
-        out.append(f"| {r['arm']} | {r['seeds']} | {r['knn']:.2f} ± {sd(r['knn_sd'])} | {r['linear']:.2f} ± "
-                   f"{sd(r['linear_sd'])} | {r['epoch_s']:.2f} | {r['overhead']:.2f}x |")
+        def cell(m):  # one seed has no spread; a run without the figure is not in its mean, and the cell says so
+            sd, n = r[f'{m}_sd'], r.get(f'{m}_n', r['seeds'])
+            fewer = f" ({n} of {r['seeds']} runs)" if n < r['seeds'] else ''
+            return f"{r[m]:.2f} ± {'-' if math.isnan(sd) else f'{sd:.2f}'}{fewer}"
+        out.append(f"| {r['arm']} | {r['seeds']} | {cell('knn')} | {cell('linear')} | {r['epoch_s']:.2f} | "
+                   f"{r['overhead']:.2f}x |")
     return '\n'.join(out)
 
 # %% ../nbs/07a_report.ipynb #9bc1b90d
