@@ -26,7 +26,8 @@ from .augment import SimCLRAugment
 from .simclr import NTXentLoss
 from .evaluate import extract_features, knn_accuracy
 from .runstate import (HEADLINE, duration, epoch_line, live_plot, learner_state, read_checkpoint,
-                                     load_learner_state, step_snapshot, restore_snapshot, continue_epoch)
+                                     load_learner_state, step_snapshot, restore_snapshot, epoch_batches,
+                                     continue_epoch)
 # the appendix's names stay importable from here, by `from batch_curation.learner import *` too
 _all_ = ['HEADLINE', 'duration', 'epoch_line', 'learner_state', 'read_checkpoint', 'load_learner_state']
 
@@ -166,7 +167,7 @@ def start_fit(learn, n_epochs:int):
     if learn.opt is None: learn.opt = learn.opt_func(learn.model.parameters(), learn.lr)
     learn.epochs = range(learn.start_epoch, n_epochs)  # callbacks may wrap it (a progress bar)
     learn.history = []  # a resumed run gets its earlier epochs back from the checkpoint
-    learn.stop_requested = False
+    learn.stop_requested = False  # set by Ctrl-C in bc_train: stop at the end of the step (`CheckpointCB`)
 
 @contextmanager
 def extra_callbacks(learn, cbs):
@@ -203,15 +204,12 @@ class Learner(LearnerStages):
                  cbs=(), # callbacks
                  seed=0): # seed of the augmentation generator
         self.model, self.batches, self.augment, self.loss_func = model, batches, augment, loss_func
-        self.opt_func, self.lr, self.cbs = opt_func, lr, []
-        self.device = batches.device
+        self.opt_func, self.lr, self.cbs, self.device = opt_func, lr, [], batches.device
         self.aug_gen = torch.Generator(self.device).manual_seed(seed)
         self.model_fn, self.memory_format = model, torch.contiguous_format  # callbacks may compile / convert
-        self.opt, self.history, self.start_epoch, self.step = None, [], 0, None
-        self.mid_epoch, self.stop_requested = None, False  # a checkpoint's unfinished epoch; Ctrl-C's request
+        self.opt, self.history, self.start_epoch, self.step, self.mid_epoch = None, [], 0, None, None
         self.stages = {}  # how views are drawn or embedded, when a callback replaces it: 'draw_views', 'embed'
         self.add_cbs(HistoryCB(), *cbs)
-
     def add_cbs(self, *cbs):
         "Add callbacks, giving each a reference to this learner."
         for cb in cbs:
@@ -236,8 +234,7 @@ class Learner(LearnerStages):
     def one_epoch(self):
         "All batches of one epoch, each a new `Step`."
         self.epoch_log = {'epoch': self.epoch + 1}
-        done = 0 if self.mid_epoch is None else continue_epoch(self, self.mid_epoch)  # steps a checkpoint has done
-        self.mid_epoch = None
+        done = continue_epoch(self)  # 0, or the steps a checkpoint saved within this epoch had done
         for self.iter, idx in enumerate(self.dl):
             if self.iter < done: continue
             self.step = Step(idx)
@@ -245,9 +242,8 @@ class Learner(LearnerStages):
 
     @with_cbs('fit')
     def _fit(self):
-        for self.epoch in self.epochs:  # the epoch's batches, drawn once: a scheme may read them all first
-            m = self.mid_epoch
-            self.dl = self.epoch_idx = list(self.batches) if m is None else [b.to(self.device) for b in m['batches']]
+        for self.epoch in self.epochs:
+            self.dl = self.epoch_idx = epoch_batches(self)  # drawn once: a scheme may read them all first
             self.one_epoch()
 
     def fit(self, n_epochs, # train until this many epochs are done (a resumed run continues towards it)
@@ -521,7 +517,7 @@ class ProgressCB(Callback):
     def step_state(self): return {'loss_sum': self.loss_sum.clone(), 'n': self.n}
     def load_step_state(self, sd): self.loss_sum, self.n, self.n0 = sd['loss_sum'].to(self.learn.device), sd['n'], sd['n']
 
-# %% ../nbs/04_learner.ipynb #43779f3c
+# %% ../nbs/04_learner.ipynb #43779f30
 #| code-fold: true
 def widen_ylim(ax, # a matplotlib axis
                ys, # the y values drawn on it
@@ -532,6 +528,8 @@ def widen_ylim(ax, # a matplotlib axis
         mid = (lo + hi) / 2
         ax.set_ylim(mid - 0.55 * min_span, mid + 0.55 * min_span)
 
+# %% ../nbs/04_learner.ipynb #43779f3c
+#| code-fold: true
 def plot_history(history, # per-epoch logs (`learn.history`, or the lines of `metrics.jsonl`)
                  path=None, # save the figure here as PNG (and close it)
                  keys=('loss', 'knn'), # what to plot, one panel each, at most `ncols` a row

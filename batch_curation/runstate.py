@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['STEP_STAGES', 'HEADLINE', 'learner_state', 'read_checkpoint', 'load_learner_state', 'step_snapshot',
-           'restore_snapshot', 'mid_epoch_state', 'continue_epoch', 'duration', 'epoch_line', 'figure', 'live_plot']
+           'restore_snapshot', 'mid_epoch_state', 'epoch_batches', 'continue_epoch', 'duration', 'epoch_line', 'figure',
+           'live_plot']
 
 # %% ../nbs/A2_run_state.ipynb #f765cfd0
 import dataclasses
@@ -117,8 +118,15 @@ def mid_epoch_state(learn, steps_done:int)->dict:
     return {'steps': steps_done, 'batches': [b.cpu() for b in learn.epoch_idx], 'log': dict(learn.epoch_log),
             'cbs': cbs}
 
-def continue_epoch(learn, m:dict)->int:
-    "Put the gatherings of a mid-epoch checkpoint `m` back into `learn` (after `before_epoch`); the steps it had done."
+def epoch_batches(learn)->list:
+    "The batches of the epoch about to run: drawn now, or those of the epoch a checkpoint stopped within."
+    m = learn.mid_epoch
+    return list(learn.batches) if m is None else [b.to(learn.device) for b in m['batches']]
+
+def continue_epoch(learn)->int:
+    "Put a mid-epoch checkpoint's gatherings back into `learn` (after `before_epoch`); the steps it had done, or 0."
+    m, learn.mid_epoch = learn.mid_epoch, None
+    if m is None: return 0
     free = list(learn.cbs)
     for name, snapshot in m['cbs']:  # the callbacks of each name, in the order the learner holds them
         cb = next((cb for cb in free if type(cb).__name__ == name), None)

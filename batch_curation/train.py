@@ -592,7 +592,7 @@ def stop_at_step_end(learn, on:bool=True):
         yield
         return
     def ask(signum, frame):
-        if learn.stop_requested: raise KeyboardInterrupt
+        if getattr(learn, 'stop_requested', False): raise KeyboardInterrupt
         learn.stop_requested = True
         print("\nstopping at the end of this step, keeping every step done (Ctrl-C again: stop at once, back to the "
               "last checkpoint)", file=sys.stderr, flush=True)

@@ -41,7 +41,7 @@ def clone(tmp_path_factory):
 
 def stub_venv(path:Path, torch_installed=False)->Path:
     (path / 'bin').mkdir(parents=True)
-    for name, text in (('python', STUB), ('bc_train', RECORDER), ('jupyter', RECORDER)):
+    for name, text in (('python', STUB), *((n, RECORDER) for n in ('bc_train', 'jupyter', 'nbdev_clean', 'nbdev_export'))):
         (path / 'bin' / name).write_text(text)
         (path / 'bin' / name).chmod(0o755)
     if torch_installed: (path / 'torch').touch()
@@ -183,3 +183,23 @@ def test_the_header_says_what_curation_does(tmp_path):
     assert [json.loads(l)['epoch'] for l in (tmp_path / 'h' / 'metrics.jsonl').read_text().splitlines()] == [1]
     assert 'knn' in json.loads((tmp_path / 'h' / 'metrics.jsonl').read_text().splitlines()[0])
 
+
+
+def test_make_check_picks_what_a_change_touches(clone, tmp_path):
+    "A new batch criterion (05_criteria) runs that notebook, its checks and the quick tests of criteria, not the CLI's."
+    sys.path.insert(0, str(ROOT / 'tools'))
+    try: from check_changed import pick
+    finally: sys.path.remove(str(ROOT / 'tools'))
+    nbs, tests, why = pick(['nbs/05_criteria.ipynb', 'batch_curation/criteria.py'])
+    assert nbs == ['nbs/05_criteria.ipynb', 'nbs/checks/05_criteria.ipynb']
+    assert 'test_curation.py' in tests and 'test_train.py' not in tests and 'test_stored_runs.py' not in tests
+    assert 'imports batch_curation.criteria' in why['test_curation.py']
+    nbs, tests, _ = pick(['nbs/07_train.ipynb', 'tests/test_style.py'])
+    assert 'nbs/checks/07_train.ipynb' in nbs and {'test_train.py', 'test_run_folder.py', 'test_style.py'} <= set(tests)
+    nb = clone / 'nbs' / '05_criteria.ipynb'  # on a fresh clone, an edit is found by git
+    nb.write_text(nb.read_text().replace('# Criteria', '# Criteria ', 1))
+    try:
+        r = subprocess.run([sys.executable, 'tools/check_changed.py', '--dry-run'], cwd=clone, capture_output=True,
+                           text=True, timeout=60)
+    finally: subprocess.run(['git', 'checkout', '--', 'nbs/05_criteria.ipynb'], cwd=clone, check=True)
+    assert r.returncode == 0 and 'nbs/05_criteria.ipynb, nbs/checks/05_criteria.ipynb' in r.stdout, r.stdout + r.stderr
