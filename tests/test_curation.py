@@ -372,6 +372,25 @@ def test_every_logged_statistic_is_described(scheme, kw):
     assert {k for k in logged if k in CURATION_PLOT_KEYS}, f"{scheme}: none of its statistics is plotted"
 
 
+@pytest.mark.parametrize('negatives', ['support', 'bank_neighbours', 'random'])
+def test_loss_masking_resumes_exactly_with_every_kind_of_state(tmp_path, negatives):
+    "Random scores, support views and last epoch's memory bank all continue where they stopped after a resume."
+    def go(run_dir, stop_after=None, resume=False):
+        cbs = [LossMaskCB(positives='random', negatives=negatives, window=5, warmup_steps=3), RecorderCB(),
+               MetricsFileCB(run_dir, plot=False), CheckpointCB(run_dir, resume=resume)]
+        if stop_after: cbs.append(StopAfter(stop_after))
+        learn = learner(cbs)
+        learn.fit(4)
+        return learn
+    full = go(tmp_path / 'full')
+    go(tmp_path / 'part', stop_after=2)
+    resumed = go(tmp_path / 'part', resume=True)
+    assert resumed.step_losses == full.step_losses[len(full.step_losses) // 2:]
+    logs = [json.loads(l) for l in (tmp_path / 'part' / 'metrics.jsonl').read_text().splitlines()]
+    assert [r['mask_neg_masked'] for r in logs] == [r['mask_neg_masked'] for r in full.history]
+    assert full.history[-1]['mask_neg_masked'] > 0  # the detector acted after the resume, so its state mattered
+
+
 # --- the schemes' own seeds (curation_seed) ---------------------------------------------------------------------
 
 def test_new_views_in_step_with_the_learner_are_refused():
