@@ -23,8 +23,7 @@ fi
 bc_train=$1 cfg=$2 seed=$3 out=$4
 py=$(dirname "$bc_train")/python
 arm=$(basename "$cfg" .toml); name=$arm-s$seed; run=$out/$name; log=$out/logs/$name.log  # logs/ is git-ignored
-mkdir -p "$out/logs" || exit 1
-exec 9>>"$out/logs/.$name.lock"
+mkdir -p "$out/logs" && exec 9>>"$out/logs/.$name.lock" || { echo "FAILED: $run: cannot write in $out/logs" >&2; exit 1; }
 "$py" - "$run" <<'EOF'
 import fcntl, os, sys
 try:
