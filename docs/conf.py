@@ -1,6 +1,8 @@
 """Sphinx configuration of the course website; `tools/build_docs.py` stages the sources and runs Sphinx with it."""
-import configparser, importlib.metadata, shutil
+import configparser, importlib.metadata, re, shutil
 from pathlib import Path
+from pygments.formatters import HtmlFormatter
+from sphinx.highlighting import PygmentsBridge
 
 ROOT = Path(__file__).resolve().parents[1]
 _cfg = configparser.ConfigParser(delimiters=['='])
@@ -16,6 +18,7 @@ extensions = ['myst_nb', 'sphinx.ext.mathjax']
 exclude_patterns = ['**.ipynb_checkpoints']
 nb_execution_mode = 'off'  # pages show the outputs stored in the notebooks; nothing runs
 nb_merge_streams = True
+nb_render_markdown_format = 'myst'  # a Markdown output (IPython.display.Markdown) shows its tables as tables
 myst_enable_extensions = ['dollarmath', 'amsmath', 'colon_fence']
 myst_dmath_double_inline = True
 myst_heading_anchors = 3
@@ -41,6 +44,24 @@ def copy_mathjax(app, exc):
         else: shutil.copy2(src / part, dest / part)
 
 
+class LineFormatter(HtmlFormatter):
+    "Each line of code in a span that knows its indentation: a line too long for the page wraps under itself."
+    def wrap(self, source):
+        def lines():
+            for is_code, line in source:
+                if not is_code:
+                    yield is_code, line
+                    continue
+                body = line.rstrip('\n')
+                text = re.sub(r'<[^>]*>', '', body)
+                indent = len(text) - len(text.lstrip(' '))
+                yield is_code, f'<span class="bc-line" style="--indent: {indent}ch">{body}</span>' + line[len(body):]
+        return super().wrap(lines())
+
+
+PygmentsBridge.html_formatter = LineFormatter  # code cells, outputs and API signatures alike (course.css)
+
+
 def setup(app):
     app.connect('build-finished', copy_mathjax)
 
@@ -51,6 +72,7 @@ html_favicon = str(ROOT / 'docs' / '_static' / 'favicon.svg')
 html_static_path = [str(ROOT / 'docs' / '_static')]
 html_css_files = ['course.css']
 html_last_updated_fmt = None
+html_search_scorer = str(ROOT / 'docs' / 'search_scorer.js')  # the check notebooks after the course in search results
 html_show_sourcelink = False
 # one search box, in the header: the sidebar holds the logo and the pages
 html_sidebars = {'**': ['navbar-logo.html', 'sbt-sidebar-nav.html']}

@@ -1,11 +1,14 @@
 """The course website (`make docs`): built from the notebooks as they are stored, then read back with an HTML parser.
 
 One test builds the whole site (about a minute on 2 cores) and checks what a reader relies on: a page for every
-notebook, every stored figure shown as an image, no internal link that leads nowhere, an API page listing every name
-of each module's `__all__`, the sidebar in reading order, and nothing fetched from another host (math included).
-The others check the pieces of tools/build_docs.py on small inputs, without building.
+notebook, every stored figure shown as an image and every Markdown table a notebook displays shown as a table, no
+internal link that leads nowhere, an API page listing every name of each module's `__all__` (classes and functions
+before constants), the sidebar in reading order with the check notebooks folded under one entry, search that ranks
+the check notebooks last, code lines that wrap under their indentation, and nothing fetched from another host (math
+included). The others check the pieces of tools/build_docs.py and tools/check_docs.py on small inputs, without
+building. What a browser measures (code that fits a 1280-pixel window, search results in order) is `make docs-check`.
 """
-import ast, base64, hashlib, json, sys
+import ast, base64, hashlib, json, re, sys
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlsplit, unquote
@@ -21,7 +24,8 @@ class Page(HTMLParser):
     def __init__(self, path):
         super().__init__(convert_charrefs=True)
         self.ids, self.links, self.images, self.output_images, self.nav, self.next = set(), [], [], [], [], []
-        self._divs, self._navs = [], 0
+        self.output_tables, self.folded, self.api_kinds, self.code_lines = 0, [], [], []
+        self._divs, self._navs, self._details, self._dls = [], 0, [], []
         self.feed(path.read_text(encoding='utf-8'))
 
     def handle_starttag(self, tag, attrs):
@@ -37,12 +41,23 @@ class Page(HTMLParser):
         if tag == 'img':
             self.images.append(a.get('src', ''))
             if any('cell_output' in c for c in self._divs): self.output_images.append(a.get('src', ''))
-        if tag == 'a' and self._navs and {'reference', 'internal'} <= set(classes): self.nav.append(a.get('href'))
+        if tag == 'a' and self._navs and {'reference', 'internal'} <= set(classes):
+            self.nav.append(a.get('href'))
+            if any(not is_open for is_open in self._details): self.folded.append(a.get('href'))  # in a closed <details>
         if tag == 'a' and 'right-next' in classes: self.next.append(a.get('href'))
+        if tag == 'details': self._details.append('open' in a)
+        if tag == 'table' and any('cell_output' in c for c in self._divs): self.output_tables += 1
+        if tag == 'dl':
+            if 'py' in classes and not any(self._dls): self.api_kinds.append(classes[-1])  # class, function, data
+            self._dls.append('py' in classes)
+        if tag == 'span' and 'bc-line' in classes and any('cell_input' in c for c in self._divs):
+            self.code_lines.append(a.get('style', ''))
 
     def handle_endtag(self, tag):
         if tag == 'div' and self._divs: self._divs.pop()
         if tag == 'nav': self._navs -= 1
+        if tag == 'details' and self._details: self._details.pop()
+        if tag == 'dl' and self._dls: self._dls.pop()
 
 
 def shown_images(nb_path):
@@ -57,6 +72,17 @@ def shown_images(nb_path):
                 if mime.startswith('image/') and mime != 'image/svg+xml':
                     out.append(hashlib.sha256(base64.b64decode(''.join(data))).hexdigest())
     return out
+
+
+def shown_markdown_tables(nb_path):
+    "How many Markdown outputs with a table the cells a page shows display (`IPython.display.Markdown`)."
+    n = 0
+    for c in json.loads(nb_path.read_text())['cells']:
+        if c['cell_type'] != 'code' or {'remove-cell', 'remove-output'} & set(build_docs.cell_tags(''.join(c['source']))[0]):
+            continue
+        n += sum(bool(re.search(r'^\|?\s*:?-{3,}', ''.join(o.get('data', {}).get('text/markdown', '')), re.M))
+                 for o in c.get('outputs', []))
+    return n
 
 
 def module_all(py_path):
@@ -84,6 +110,9 @@ def test_site(tmp_path):
                  for src in pages[page].output_images if (page.parent / unquote(src)).is_file()}
         missing = [h[:12] for h in shown_images(nb) if h not in shown]
         if missing: problems.append(f"{nb.name}: {len(missing)} stored figure(s) not shown as images: {missing}")
+        if pages[page].output_tables < shown_markdown_tables(nb):
+            problems.append(f"{nb.name}: {shown_markdown_tables(nb)} Markdown tables displayed, "
+                            f"{pages[page].output_tables} shown as tables")
 
     # no internal link leads nowhere (files and #anchors), and nothing is loaded from another host
     for path, page in pages.items():
@@ -111,6 +140,9 @@ def test_site(tmp_path):
         names = module_all(ROOT / 'batch_curation' / f'{m}.py')
         missing = [n for n in names if f'batch_curation.{m}.{n}' not in pages[page].ids]
         if missing: problems.append(f"api/{m}.html lacks {missing}")
+        kinds = pages[page].api_kinds
+        if 'data' in kinds and set(kinds[kinds.index('data'):]) != {'data'}:
+            problems.append(f"api/{m}.html lists a class or function after a constant: {kinds}")
     assert not problems, '\n'.join(problems)
 
     # the sidebar lists the course in filename order, and each course page leads on to the next
@@ -120,6 +152,22 @@ def test_site(tmp_path):
     assert [h for h in order if h in course] == course
     for a, b in zip(course, course[1:]):
         assert pages[html / a].next == [b], (a, pages[html / a].next)
+
+    # the check notebooks: one entry of the sidebar (their own page), each of them folded under it
+    checks = {build_docs.staged_name(p).with_suffix('.html').as_posix() for p in staged['checks']}
+    assert checks and checks <= set(index.folded), sorted(checks - set(index.folded))
+    assert [h for h in index.nav if h.startswith('checks/') and h not in index.folded] == ['checks/index.html']
+    assert not [h for h in index.folded if h in course]  # the course itself is never folded away
+
+    # search ranks the check notebooks after every other page (the scorer is part of the search page's scripts)
+    scorer = (html / '_static/language_data.js').read_text()
+    assert "startsWith('checks/')" in scorer and 'score - 1000' in scorer
+
+    # each line of a code cell is a span that knows its indentation (so a long line wraps under itself)
+    lines = pages[html / '05b_schemes.html'].code_lines
+    assert lines and {'--indent: 0ch', '--indent: 4ch', '--indent: 8ch'} <= {l.strip(' ;') for l in lines}
+    css = (html / '_static/course.css').read_text()
+    assert 'white-space: pre-wrap' in css and 'text-indent' in css
 
     # the download button gives the notebook as it is in nbs/
     assert (html / '_sources/02_simclr.ipynb').read_bytes() == (build_docs.NBS / '02_simclr.ipynb').read_bytes()
@@ -173,3 +221,26 @@ def test_angle_brackets_in_comments_are_text():
     "A parameter comment such as 'src/<class>/<image>' is text on the API page: a browser reads <image> as an image."
     md = build_docs.ApiWriter(set()).md("a folder: src/<class>/<image>, or `x<y>`")
     assert md == "a folder: src/&lt;class&gt;/&lt;image&gt;, or `x<y>`"
+
+
+def test_check_docs_orders_search_results_and_prints_the_code_figure():
+    import check_docs
+    assert check_docs.search_order(['05b_schemes.html', 'api/curation.html', 'checks/05b_schemes.html']) is None
+    assert 'ranks above' in check_docs.search_order(['checks/05b_schemes.html', '05b_schemes.html'])
+    assert 'ranks above' in check_docs.search_order(['05b_schemes.html', 'checks/x.html#a', 'api/curation.html'])
+    assert 'no course page' in check_docs.search_order(['checks/05b_schemes.html'])
+    line = check_docs.code_fit_line({'cells': 200, 'fit': 190, 'wrapped': 30, 'pages': 4})
+    assert line.startswith('code cells at a 1280-pixel window: 95.0% (190 of 200 on 4 pages)') and '160 with every' in line
+
+
+def test_api_pages_put_classes_and_functions_first_and_link_names_built_elsewhere(tmp_path):
+    cfg = build_docs.settings()
+    stager = build_docs.Stager(tmp_path, {}, cfg)
+    pages = build_docs.stage_api(stager, tmp_path, ['runstate', 'learner'], {}, {})
+    text = (tmp_path / 'api' / 'learner.md').read_text()
+    entries = re.findall(r'^:{3,5}\{py:(\w+)\} (\w+)', text, re.M)
+    kinds = [k for k, _ in entries]
+    assert 'data' in kinds and set(kinds[kinds.index('data'):]) == {'data'}  # ORDER, METRICS after the classes
+    assert 'HEADLINE' not in [n for _, n in entries]  # built in runstate: a link there, and an anchor here
+    assert '<span id="batch_curation.learner.HEADLINE"></span><a href="runstate.html#batch_curation.runstate.HEADLINE">' in text
+    assert [p.name for p in pages] == ['runstate.md', 'learner.md']

@@ -332,6 +332,27 @@ class ApiWriter:
         return text
 
 
+def defined_in(name, loaded, importer):
+    "The other module of the package that defines `name`: a function's or class's own, else the first assigning it."
+    home = (getattr(getattr(loaded[importer], name), '__module__', None) or '').rpartition('.')[2]
+    if home in loaded and home != importer: return home
+    for m, mod in loaded.items():
+        if m != importer and name in definitions(Path(mod.__file__)): return m
+    return None
+
+
+def reexports(pkg, m, homes, nb_of):
+    "The names module `m` imports back from another module: each a link to its entry there, and an anchor here."
+    parts = []
+    for home in dict.fromkeys(homes.values()):
+        names = [n for n, h in homes.items() if h == home]
+        links = ', '.join(f'<span id="{pkg}.{m}.{n}"></span><a href="{home}.html#{pkg}.{home}.{n}"><code>{n}</code></a>'
+                          for n in names)
+        nb = f" ({nb_of[home].stem})" if home in nb_of else ''
+        parts.append(f"Also importable from `{pkg}.{m}`, built in `{pkg}.{home}`{nb}: {links}.")
+    return '## Names from other modules\n\n' + '\n\n'.join(parts)
+
+
 def stage_api(stager, stage, modules, nb_of, anchors):
     "Write one API page per module; fill `anchors` (notebook -> cell id -> anchor ids) for the notebook side."
     pkg = stager.cfg['lib_path']
@@ -348,7 +369,10 @@ def stage_api(stager, stage, modules, nb_of, anchors):
             parts += [f"Built, explained and tested in the notebook <a href=\"../{nb_page.with_suffix('.html')}\">"
                       f"{nb.stem}: {notebook_title(nb)}</a>. Every name below links to the section that builds it.", '']
         parts += [f"```python\nfrom {pkg}.{m} import *\n```", '', f"```{{py:module}} {pkg}.{m}\n```", '']
-        for name in getattr(mod, '__all__', []):
+        names = getattr(mod, '__all__', [])
+        elsewhere = {n: home for n in names if n not in defs and (home := defined_in(n, loaded, m))}
+        names = [n for n in names if n not in elsewhere]
+        for name in sorted(names, key=lambda n: not callable(getattr(mod, n))):  # classes and functions, then constants
             obj = getattr(mod, name)
             where = None
             if name in defs and defs[name][0] in stager.pages:
@@ -361,6 +385,7 @@ def stage_api(stager, stage, modules, nb_of, anchors):
                 where = (f'<a class="bc-source" href="../{page}#{aid}">Built in {src_nb.stem}, '
                          f'<em>{html.escape(section)}</em></a>')
             parts += [writer.entry(name, obj, m, where), '']
+        if elsewhere: parts += [reexports(pkg, m, elsewhere, nb_of), '']
         dest = Path('api') / f'{m}.md'
         (stage / dest).parent.mkdir(parents=True, exist_ok=True)
         (stage / dest).write_text('\n'.join(parts))
@@ -375,6 +400,29 @@ def toctree(caption, entries):
     lines = [f"```{{toctree}}", ":hidden:", f":caption: {caption}", ""]
     lines += [f"{title} <{Path(doc).with_suffix('').as_posix()}>" if title else Path(doc).with_suffix('').as_posix()
               for title, doc in entries]
+    return '\n'.join(lines + ["```"])
+
+
+CHECKS_INDEX = Path('checks') / 'index.md'
+
+
+def stage_checks_index(stage, checks, pages):
+    "One page that holds the check notebooks: a single entry of the sidebar, its notebooks folded under it."
+    entries = [(f"checks · {p.stem}", pages[p.resolve()].relative_to('checks')) for p in checks]
+    text = ["# Edge cases and error paths", "",
+            "Each notebook's error paths, edge cases and regression checks, kept out of the reader's way in a companion "
+            "notebook of the same name; `nbdev_test` runs them with the rest. Read the course first: these pages are "
+            "for when a check fails, or to see how a function behaves at its edges.", "",
+            toctree_list(entries)]
+    (stage / CHECKS_INDEX).parent.mkdir(parents=True, exist_ok=True)
+    (stage / CHECKS_INDEX).write_text('\n'.join(text) + '\n')
+    return CHECKS_INDEX
+
+
+def toctree_list(entries):
+    "A visible toctree of (title, document) entries, one level deep."
+    lines = ["```{toctree}", ":maxdepth: 1", ""]
+    lines += [f"{title} <{Path(doc).with_suffix('').as_posix()}>" for title, doc in entries]
     return '\n'.join(lines + ["```"])
 
 
@@ -400,7 +448,8 @@ def stage_site(stage, results=None):
     trees = [toctree('Course', entries(sections['course'])), toctree('Appendices', entries(sections['appendices'])),
              toctree('Results', [(None, pages[r.resolve()]) for r in results]),
              toctree('API reference', [(f"{cfg['lib_path']}.{p.stem}", p) for p in api_pages]),
-             toctree('Check notebooks', [(f"checks · {p.stem}", pages[p.resolve()]) for p in sections['checks']])]
+             toctree('Check notebooks', [(None, stage_checks_index(stage, sections['checks'], pages))])
+             if sections['checks'] else '']
     stage_notebook(stager, NBS / 'index.ipynb', extra_cells=[t for t in trees if t])
     for sec in sections.values():
         for p in sec: stage_notebook(stager, p, anchors.get(p.resolve()))
