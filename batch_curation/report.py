@@ -68,8 +68,8 @@ def load_runs(root, # a folder of run folders (each with a summary.json)
     return runs
 
 # %% ../nbs/07a_report.ipynb #d63c1b2d
-IGNORED_SETTINGS = ('out', 'name', 'seed', 'preset', 'device', 'threads', 'root', 'compile', 'knn_every',
-                    'checkpoint_every', 'linear_probe')  # where and how a run ran, not what it learnt
+IGNORED_SETTINGS = ('out', 'name', 'seed', 'preset', 'device', 'threads', 'root', 'data_source', 'compile',
+                    'knn_every', 'checkpoint_every', 'linear_probe')  # where and how a run ran, not what it learnt
 
 def learnt_settings(cfg:dict)->dict:
     "The settings of a run's config that decide what it learns, as they compare between seeds."
