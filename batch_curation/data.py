@@ -7,7 +7,7 @@ __all__ = ['PROCEDURAL_CLASSES', 'CIFAR10_HOWTO', 'ImageDataset', 'procedural_da
            'load_dataset', 'notebook_dataset', 'split_folder', 'subset', 'DeviceBatches', 'pick_device']
 
 # %% ../nbs/00_data.ipynb #c6c28d95
-import os, pickle, shutil, sys
+import os, pickle, shutil, sys, textwrap
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, torch
@@ -218,12 +218,12 @@ def notebook_dataset(progress=True, # show progress if the archive has to be dec
     "CIFAR-10 from the archive BC_CIFAR10_ARCHIVE names, else the procedural shapes; prints which, and how to switch."
     if src := cifar10_archive():
         ds = load_dataset(src, progress=progress)
-        print(f"data: {ds}, from the archive that BC_CIFAR10_ARCHIVE names")
+        print(f"data: {ds},\n  from the archive that BC_CIFAR10_ARCHIVE names")
         return ds
     env = os.environ.get('BC_CIFAR10_ARCHIVE')
     why = f"BC_CIFAR10_ARCHIVE={env} does not exist" if env else "BC_CIFAR10_ARCHIVE is not set"
     ds = procedural_dataset(**procedural_kwargs)
-    print(f"data: {ds}, because {why}.\n{CIFAR10_HOWTO}")
+    print(f"data: {ds},\n  because {why}.\n" + textwrap.fill(CIFAR10_HOWTO, 100))
     return ds
 
 # %% ../nbs/00_data.ipynb #1296cbee
