@@ -84,8 +84,12 @@ def settings_differences(a:dict, b:dict)->dict: # a, b: configs, as in config.js
     sa, sb = learnt_settings(a), learnt_settings(b)
     return {k: (sa.get(k), sb.get(k)) for k in sorted(sa.keys() | sb.keys()) if sa.get(k) != sb.get(k)}
 
-def _show(diff:dict, here:str, there:str)->str:
-    return '; '.join(f"{k} {json.dumps(a)} in {here}, {json.dumps(b)} in {there}" for k, (a, b) in diff.items())
+def _show(diff:dict, here:str, there:str, *runs)->str: # runs: folders whose restarts after diverging are named
+    why = '; '.join(f"{k} {json.dumps(a)} in {here}, {json.dumps(b)} in {there}" for k, (a, b) in diff.items())
+    for run in map(Path, runs):
+        if rs := sorted(p.name for p in run.glob('diverged*.json')):
+            why += f" ({run.name} diverged and was restarted at another rate: {', '.join(rs)})"
+    return why
 
 # %% ../nbs/07a_report.ipynb #299fe3bb
 def check_pooled(runs:list): # from `load_runs`
@@ -101,8 +105,9 @@ def check_pooled(runs:list): # from `load_runs`
         ref = first.setdefault(r['arm'], r)
         if diff := settings_differences(s.get('config', {}), ref['summary'].get('config', {})):
             raise ValueError(f"runs of arm {r['arm']!r} in {Path(r['path']).parent} were trained with other settings: "
-                             f"{_show(diff, r['name'], ref['name'])}; an arm's runs differ in their seed only: give "
-                             "the odd run a folder name of its own arm (NAME-sSEED), or remove it")
+                             f"{_show(diff, r['name'], ref['name'], r['path'], ref['path'])}; an arm's runs differ in "
+                             "their seed only: give the odd run a folder name of its own arm (NAME-sSEED), or remove "
+                             "it")
 
 # %% ../nbs/07a_report.ipynb #e0893027
 def _arm_config(cfg:Path, seed:int, out)->dict:
@@ -129,8 +134,9 @@ def _run_problem(cfg:Path, run:Path, seed:int, out)->str|None:
     if stored.get('seed', seed) != seed: return f"{run} holds a run of seed {stored['seed']}: a copy or a renamed run"
     try: diff = settings_differences(stored, _arm_config(cfg, seed, out))
     except ValueError as e: return f"{run}: {e}"
-    if diff: return (f"{run} was trained with other settings than {cfg} gives now: {_show(diff, run.name, cfg.name)}; "
-                     f"restore {cfg.name}, or save the edited arm under a new name (a new .toml)")
+    if diff: return (f"{run} was trained with other settings than {cfg} gives now: "
+                     f"{_show(diff, run.name, cfg.name, run)}; restore {cfg.name}, or save the edited arm under a new "
+                     "name (a new .toml)")
 
 def study_problems(configs:list, # the arms' config files (ARM.toml)
                    seeds:list, # the seeds to run: whole numbers >= 0 (strings are read)

@@ -115,3 +115,14 @@ def test_a_folder_with_other_files_is_not_touched(tmp_path):
     r, calls = s.make('SEEDS=0', 'ARMS=a-arm b-arm')
     assert r.returncode != 0 and 'FAILED: ' in r.stderr and 'notes.txt' in r.stderr, r.stderr
     assert sorted(f.name for f in run.iterdir()) == ['config.json', 'notes.txt'] and calls == ['start b-arm-s0 0']
+
+
+def test_a_diverged_run_is_left_for_a_person(tmp_path):
+    "At its own rate it would train into the same NaN: the study says so and goes on with the other runs."
+    s = Study(tmp_path)
+    run = s.out / 'a-arm-s0'
+    run.mkdir(parents=True)
+    for f in ('config.json', 'diverged.json'): (run / f).write_text('{}')
+    r, calls = s.make('SEEDS=0', 'ARMS=a-arm b-arm')
+    assert r.returncode != 0 and f'FAILED: {run} diverged' in r.stderr and '--lr RATE' in r.stderr, r.stderr
+    assert sorted(f.name for f in run.iterdir()) == ['config.json', 'diverged.json'] and calls == ['start b-arm-s0 0']

@@ -7,6 +7,7 @@
 # While a run trains, this script holds OUT/logs/.ARM-sSEED.lock: a second study on the same OUT leaves that run to
 # the first and says so in its own output. The log OUT/logs/ARM-sSEED.log is appended to, never replaced. A run that
 # stopped before its first checkpoint cannot be resumed: its folder is moved to OUT/logs/restarted/ and it starts again.
+# A run that diverged (diverged.json) is left as it is: restarting it at another rate is a choice the study cannot make.
 set -uo pipefail
 if [ "${1:-}" = --check ]; then
   py=$(dirname "$2")/python out=$3 seeds=$4
@@ -41,6 +42,11 @@ esac
 note() { echo "== $(date '+%Y-%m-%d %H:%M:%S') make study: $* ==" >> "$log"; }
 
 if [ -f "$run/summary.json" ]; then echo "finished: $run"; exit 0; fi
+if [ -f "$run/diverged.json" ]; then  # at its own rate it would train into the same NaN: a person chooses another
+  echo "FAILED: $run diverged ($run/diverged.json says where, and at which rate); nothing was changed. Restart it at" \
+       "a lower rate, bc_train --resume $run --lr RATE (recorded in the run), or move it away" >&2
+  exit 1
+fi
 if [ -f "$run/checkpoint.pt" ]; then
   note "resuming $run"
   "$bc_train" --resume "$run" >> "$log" 2>&1
