@@ -552,7 +552,7 @@ def plot_history(history, # per-epoch logs (`learn.history`, or the lines of `me
         marks = (chance,) if chance is not None and k == 'knn' else ()
         for c in marks: ax.axhline(c, color='grey', ls='--', lw=1, label=f'chance {c:.2g}')
         widen_ylim(ax, ys + marks, 0.1 if fraction else 0.1 * max(abs(y) for y in ys))
-        if marks: ax.legend(loc='lower right', fontsize=8)
+        if marks: ax.legend(loc='best', fontsize=8)
         if len(es) <= 10:  # few epochs: a tick at each, none between
             ax.set_xticks(es)
             ax.set_xlim(min(es) - 0.5, max(es) + 0.5)
