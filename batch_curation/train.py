@@ -543,19 +543,18 @@ SCHEME_NAMES = {'none': 'plain SimCLR', 'batch': 'batch selection', 'pair': 'pai
 
 def scheme_line(c:TrainConfig, steps_per_epoch:int)->str:
     "What the run's curation does: the scheme, its criterion, its warm-up and whether the warm-up leaves it a step."
-    if c.curation == 'none': return f"curation: none (plain SimCLR), loss {c.loss}"
+    if c.curation == 'none': return f"curation: none (plain SimCLR); loss {c.loss}"
     p = {**scheme_params(c.curation), **c.curation_args}
     crit = ''.join(f", {k} {p[k] or 'none'}" for k in ('score', 'positives', 'negatives') if k in p)
     warm = p['warmup_steps'] if p.get('warmup_steps') is not None else round(p['warmup_epochs'] * steps_per_epoch)
-    total = c.epochs * steps_per_epoch
     epochs = warm / steps_per_epoch
-    text = (f"curation: {c.curation} ({SCHEME_NAMES.get(c.curation, c.curation)}){crit}, warm-up {warm} steps "
-            f"({epochs:.3g} epoch{'' if epochs == 1 else 's'})")
-    if warm >= total:
-        text += (f": that is the whole run ({c.epochs} epochs of {steps_per_epoch} steps), so the scheme only scores "
-                 "and never acts; pass a shorter warm-up (--curation-args '{\"warmup_epochs\": 0.5}') or more --epochs")
-    elif warm: text += f": it acts from epoch {warm // steps_per_epoch + 1}, step {warm % steps_per_epoch + 1}"
-    return text + f"; loss {c.loss}"
+    text = (f"curation: {c.curation} ({SCHEME_NAMES.get(c.curation, c.curation)}){crit}; loss {c.loss}\n"
+            f"warm-up: {warm} steps ({epochs:.3g} epoch{'' if epochs == 1 else 's'})")
+    if warm >= c.epochs * steps_per_epoch:
+        return text + (f", the whole run ({c.epochs} epochs of {steps_per_epoch} steps): the scheme only scores and "
+                       "never acts;\n  give it a shorter warm-up (--curation-args '{\"warmup_epochs\": 0.5}') or more "
+                       "--epochs")
+    return text + (f": it acts from epoch {warm // steps_per_epoch + 1}, step {warm % steps_per_epoch + 1}" if warm else '')
 
 def _header(r:Run)->str:
     "What the run prints before its first epoch: the data, the folder, the batches, the device, what curation does."
@@ -564,7 +563,7 @@ def _header(r:Run)->str:
     where = (f"resuming {r.run_dir} from epoch {r.done} of {r.c.epochs}{part}" if r.resume
              else f"run folder {r.run_dir}, {r.c.epochs} epochs")
     procs = f' x {r.world} processes' if r.world > 1 else ''
-    text = (f"{r.ds}\n{where}, {n} batches an epoch, device {device_name(r.learn.device)}{procs}, "
+    text = (f"{r.ds}\n{where}, {n} batches an epoch\ndevice {device_name(r.learn.device)}{procs}, "
             f"{torch.get_num_threads()} threads\n{scheme_line(r.c, n)}")
     data, how = evaluation_data(r.ds, _data_seed(r.c))
     if how == 'test split halves':
@@ -573,7 +572,7 @@ def _header(r:Run)->str:
     elif how is not None: text += f"\nevaluation: {how}; the training images have no labels: no kNN, no linear probe"
     stop = ("Ctrl-C stops at the end of a step, keeping every step" if r.world == 1 else
             "Ctrl-C stops at once, back to the last epoch's checkpoint")
-    return text + f"\n{stop}; continue with: {resume_command(r.run_dir, r.world)}"
+    return text + f"\n{stop}; to continue:\n  {resume_command(r.run_dir, r.world)}"
 
 # %% ../nbs/07_train.ipynb #a7d1e003
 def _finish(r:Run, summary:dict):
@@ -820,13 +819,13 @@ def _scheme_args(name:str)->list:
 
 def describe_choices()->str:
     "What `--curation`, `--curation-args` and `--loss` accept, with a line on each: `bc_train --list`."
-    out = ["curation schemes (--curation NAME; arguments as --curation-args '{\"name\": value}'):"]
+    out = ["curation schemes (--curation NAME; their arguments as a JSON object: --curation-args '{...}'):"]
     for s in SCHEMES: out += [f"  {s}: {SCHEME_MEANINGS.get(s, '')}", *_scheme_args(s)]
     for kind, reg, use in (('batch', BATCH_CRITERIA, "batch selection's score"),
                            ('pair', PAIR_CRITERIA, "pair selection's score; loss masking's positives, or 'random'"),
                            ('negative', NEGATIVE_CRITERIA, "loss masking's negatives, or 'random'")):
         out += [f"{kind} criteria ({use}):"] + [f"  {k}: {one_line(f, (kind, k))}" for k, f in reg.items()]
-    out.append("losses (--loss NAME; arguments as --loss-args '{\"tau_plus\": 0.1}'):")
+    out.append("losses (--loss NAME; their arguments as a JSON object: --loss-args '{...}'):")
     for k, args in LOSSES.items():
         given = f" ({', '.join(f'{a}={v}' for a, v in args.items())})" if args else ''
         out.append(f"  {k}{given}: {LOSS_MEANINGS.get(k, '')}")

@@ -176,7 +176,8 @@ def test_the_header_says_what_curation_does(tmp_path):
                        text=True, timeout=300, env={**os.environ, 'OMP_NUM_THREADS': '1'})
     assert r.returncode == 0, r.stderr[-3000:]
     head = r.stdout.split('\nepoch 1/1')[0]
-    assert 'curation: batch (batch selection), score alignment, warm-up 5 steps (1 epoch): that is the whole run' in head
+    assert 'curation: batch (batch selection), score alignment; loss nt_xent\n' in head
+    assert 'warm-up: 5 steps (1 epoch), the whole run' in head
     assert 'never acts' in head and 'Ctrl-C stops at the end of a step' in head and '--resume ' in head
     s = json.loads((tmp_path / 'h' / 'summary.json').read_text())
     assert all(len(repr(v)) <= 9 for k, v in s.items() if isinstance(v, float))  # 0.528, not 0.527999997138977
