@@ -83,10 +83,15 @@ docs: $(BIN)/.installed
 docs-check: docs
 	$(BIN)/python tools/check_docs.py
 
-# Re-draw the tables and plots of the CIFAR-10 studies (results/cifar10-cpu, results/cifar10-pilot, results/cifar10) from
-# the stored runs, without a GPU, beside the runs; then fill them into the results page, results/README.md.
+# Re-draw the tables and plots of the CIFAR-10 studies (results/cifar10-cpu, results/cifar10-pilot, results/cifar10) and
+# of the detector benchmark (results/detectors) from what is stored, without a GPU, beside the runs; store 09 and 08,
+# which show them, executed with their outputs; then fill the tables into the results page, results/README.md.
+REPORT_NOTEBOOKS ?= 08_insights.ipynb 09_experiments.ipynb
 report: $(BIN)/.installed
-	cd nbs && $(BIN)/jupyter nbconvert --to notebook --execute --stdout 09_experiments.ipynb > /dev/null
+	$(BIN)/python tools/detector_benchmark.py
+	cd nbs && for nb in $(REPORT_NOTEBOOKS); do \
+	  $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=3600 $$nb || exit 1; done
+	for nb in $(REPORT_NOTEBOOKS); do $(BIN)/nbdev_clean --fname nbs/$$nb || exit 1; done
 	$(BIN)/python tools/make_results_page.py
 
 # Run every numbered notebook top to bottom on this machine and store it with its outputs (figures as small PNGs), so

@@ -6,7 +6,7 @@
 __all__ = ['PAIR_CRITERIA', 'BATCH_CRITERIA', 'PREFER', 'NEGATIVE_CRITERIA', 'positive_similarity', 'box_iou', 'crop_overlap',
            'negative_similarity', 'batch_frechet_distance', 'paired_frechet_distance', 'check_choice', 'pair_score',
            'batch_score', 'preference', 'mean_colour_distance', 'DetectorContext', 'bank_neighbour_scores',
-           'spherical_kmeans', 'bank_similarity', 'cluster_scores', 'support_consensus', 'negative_score',
+           'bank_similarity', 'spherical_kmeans', 'cluster_scores', 'support_consensus', 'negative_score',
            'precision_recall_at']
 
 # %% ../nbs/05_criteria.ipynb #d545ad6d
@@ -174,7 +174,7 @@ def bank_neighbour_scores(bank:torch.Tensor|None, # (N, D) unit embeddings of th
                           idx:torch.Tensor, # (B,) the batch's images
                           mutual:bool=False, # both ways (j near i and i near j) instead of either
                          )->torch.Tensor: # (B, B) in [0, 1], NaN diagonal
-    "The share of the bank farther from image i than j is (j nearest: about 1), the larger of both ways (mutual: smaller)."
+    "Share of the bank farther from image i than j (j nearest: about 1); of both ways the larger (mutual: the smaller)."
     if bank is None: return _nan_matrix(len(idx), idx.device)
     q = bank[idx]
     sims = (q @ bank.T).nan_to_num(nan=-2.)  # an image with no embedding is nobody's neighbour
@@ -183,6 +183,13 @@ def bank_neighbour_scores(bank:torch.Tensor|None, # (N, D) unit embeddings of th
     none = q.isnan().any(1)
     return r.masked_fill(none[:, None] | none[None], float('nan')).fill_diagonal_(float('nan'))
 
+def bank_similarity(bank:torch.Tensor|None, idx:torch.Tensor)->torch.Tensor:
+    "(B, B) cosine of the batch's images in the bank (last epoch's embeddings), NaN diagonal."
+    if bank is None: return _nan_matrix(len(idx), idx.device)
+    q = bank[idx]
+    return (q @ q.T).fill_diagonal_(float('nan'))
+
+# %% ../nbs/05_criteria.ipynb #e4ac61fe
 def spherical_kmeans(x:torch.Tensor, k:int, generator:torch.Generator, iters:int=20)->torch.Tensor:
     "(N,) clusters of the unit rows of `x` by cosine (Lloyd's algorithm from k random rows); -1 for NaN rows."
     ok = ~x.isnan().any(1)
@@ -192,12 +199,6 @@ def spherical_kmeans(x:torch.Tensor, k:int, generator:torch.Generator, iters:int
         s = torch.zeros_like(c).index_add_(0, (y @ c.T).argmax(1), y)
         c = torch.where(s.norm(dim=1, keepdim=True) > 0, F.normalize(s, dim=1), c)  # an empty cluster keeps its centre
     return torch.full((len(x),), -1, dtype=torch.long, device=x.device).masked_scatter(ok, (y @ c.T).argmax(1))
-
-def bank_similarity(bank:torch.Tensor|None, idx:torch.Tensor)->torch.Tensor:
-    "(B, B) cosine of the batch's images in the bank (last epoch's embeddings), NaN diagonal."
-    if bank is None: return _nan_matrix(len(idx), idx.device)
-    q = bank[idx]
-    return (q @ q.T).fill_diagonal_(float('nan'))
 
 def cluster_scores(labels:torch.Tensor|None, bank:torch.Tensor|None, idx:torch.Tensor)->torch.Tensor:
     "(B, B): pairs in one cluster score 2 + their cosine in the bank, the others their cosine (NaN diagonal)."

@@ -323,7 +323,8 @@ class BankSnapshotCB(Callback):
         "Each image's embedding as trained this epoch: the mean of its two unit projections (and of its features)."
         if self.learn.epoch + 1 not in self.epochs: return
         st, n = self.learn.step, len(self.learn.batches.x)
-        if self.bank is None: self.bank = {k: torch.full((n, getattr(st, k + '1').shape[1]), float('nan')) for k in 'zh'}
+        if self.bank is None:
+            self.bank = {k: torch.full((n, getattr(st, k + '1').shape[1]), float('nan')) for k in 'zh'}
         for k in 'zh':
             e1, e2 = (F.normalize(getattr(st, k + i).detach().float(), dim=1) for i in '12')
             self.bank[k][st.idx.cpu()] = ((e1 + e2) / 2).cpu()
@@ -393,7 +394,7 @@ def _mean_over_seeds(results:dict, epoch, name:str, key:str)->list:
 
 def choose_detectors(results:dict, # `tools/detector_benchmark.py`'s results.json
                      epoch:int=10, rate:float=0.1, n:int=2)->list:
-    "The `n` label-free detectors with the highest precision at `rate` at `epoch`, mean over the seeds (the rule of stage 4)."
+    "The `n` label-free detectors most precise at flag rate `rate` at `epoch`, mean over the seeds (stage 4's rule)."
     i = results['rates'].index(rate)
     prec = {name: _mean_over_seeds(results, epoch, name, 'precision')[i] for name in LABEL_FREE}
     return sorted(prec, key=prec.get, reverse=True)[:n]
@@ -407,20 +408,27 @@ def detector_table(results:dict, rate:float=0.1, key:str='precision')->str:
             + ' |' for name in names]
     return head + '\n'.join(rows)
 
+# %% ../nbs/08_insights.ipynb #43854902
 def plot_detector_curves(results:dict, path=None, epochs=None):
-    "Precision against recall of every detector, one panel per epoch (mean over the seeds), with chance as a line."
+    "Precision against recall of each label-free detector, a panel per epoch (mean over seeds); dots: 10% flagged."
     epochs = epochs or results['epochs']
     fig, axs = plt.subplots(1, len(epochs), figsize=(3.2 * len(epochs), 3.4), sharey=True, squeeze=False)
     colours = dict(zip(LABEL_FREE, sns.color_palette('tab10', len(LABEL_FREE))))
+    top = max(max(_mean_over_seeds(results, e, n, 'curve_precision')) for e in epochs for n in LABEL_FREE)
+    i = results['rates'].index(0.1)
     for ax, e in zip(axs[0], epochs):
         for name in LABEL_FREE:
             ax.plot(_mean_over_seeds(results, e, name, 'curve_recall'), _mean_over_seeds(results, e, name,
                     'curve_precision'), color=colours[name], label=name, lw=1.4)
+            ax.plot(_mean_over_seeds(results, e, name, 'recall')[i], _mean_over_seeds(results, e, name, 'precision')[i],
+                    'o', color=colours[name], ms=4)
         chance = np.mean([results['seeds'][s][str(e)]['chance'] for s in results['seeds']])
         ax.axhline(chance, color='grey', ls='--', lw=1, label='random flags (chance)')
-        ax.set(title=f'epoch {e}', xlabel='recall', xlim=(0, 1), ylim=(0, 1))
-    axs[0][0].set_ylabel('precision')
+        ax.set(title=f'epoch {e}', xlabel='recall', xlim=(0, 0.8), ylim=(0, round(top + 0.05, 1)))
+    axs[0][0].set_ylabel('precision (the oracle: 1)')
     axs[0][-1].legend(fontsize=7, loc='upper right')
     fig.tight_layout()
-    if path is not None: fig.savefig(path, dpi=90); plt.close(fig)
+    if path is not None:
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
     return fig

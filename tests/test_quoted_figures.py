@@ -76,3 +76,34 @@ def test_results_page_and_readme_quote_the_generated_tables():
     bad = misquoted(page, [(ROOT / 'README.md').read_text()])
     assert not bad, ('quoted in results/README.md or README.md but in no generated table '
                      f'(run make report, then correct the prose): {bad}')
+
+
+def markdown_of(nb:Path, start:str|None=None)->str:
+    "The Markdown cells of notebook `nb` (from the first that contains `start`, when given), as one text."
+    import json
+    cells = [''.join(c['source']) for c in json.loads(nb.read_text())['cells'] if c['cell_type'] == 'markdown']
+    if start is not None: cells = cells[next(i for i, c in enumerate(cells) if start in c):]
+    return '\n\n'.join(cells)
+
+
+def test_the_study_chapter_quotes_the_generated_tables():
+    "09 states the verdicts in plain words: every interval, difference and Holm p it quotes is in a generated table."
+    page = (ROOT / 'results' / 'README.md').read_text()
+    bad = misquoted(page, [markdown_of(ROOT / 'nbs' / '09_experiments.ipynb')])
+    assert not bad, f'quoted in nbs/09_experiments.ipynb but in no generated table: {bad}'
+
+
+PERCENT = r'(\d+\.\d)%'
+
+
+def test_detector_figures_are_the_benchmarks():
+    "The precision figures the course and the results page quote of the detector benchmark are in its tables."
+    table = (ROOT / 'results' / 'detectors' / 'README.md').read_text()
+    have = set(re.findall(PERCENT, table))
+    page = (ROOT / 'results' / 'README.md').read_text()
+    quoted = {'08_insights section 7': markdown_of(ROOT / 'nbs' / '08_insights.ipynb', 'What the benchmark says'),
+              'results/README.md stage 4': page[page.index('### Stage 4'):page.index('<!-- table: cifar10-cpu/stage4.md')]}
+    for where, text in quoted.items():
+        figures = re.findall(PERCENT, text.split('## Recap')[0])
+        assert figures, f'{where}: no benchmark figure found'
+        assert not (bad := sorted(set(figures) - have)), f'{where} quotes {bad}, which no table of results/detectors has'
