@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 NB = ROOT / 'nbs' / '09_experiments.ipynb'
 STUDY = ROOT / 'results' / 'cifar10-cpu'
-TABLES = ['table.md', 'stage3.md', 'stage4.md']
+TABLES = ['status.md', 'table.md', 'stage3.md', 'stage4.md']
 
 
 def outputs(nb=NB)->str:
