@@ -191,12 +191,13 @@ def test_make_check_picks_what_a_change_touches(clone, tmp_path):
     sys.path.insert(0, str(ROOT / 'tools'))
     try: from check_changed import pick
     finally: sys.path.remove(str(ROOT / 'tools'))
-    nbs, tests, why = pick(['nbs/05_criteria.ipynb', 'batch_curation/criteria.py'])
+    nbs, tests, slow, why = pick(['nbs/05_criteria.ipynb', 'batch_curation/criteria.py'])
     assert nbs == ['nbs/05_criteria.ipynb', 'nbs/checks/05_criteria.ipynb']
     assert 'test_curation.py' in tests and 'test_train.py' not in tests and 'test_stored_runs.py' not in tests
     assert 'imports batch_curation.criteria' in why['test_curation.py']
-    nbs, tests, _ = pick(['nbs/07_train.ipynb', 'tests/test_style.py'])
-    assert 'nbs/checks/07_train.ipynb' in nbs and {'test_train.py', 'test_run_folder.py', 'test_style.py'} <= set(tests)
+    nbs, tests, slow, _ = pick(['nbs/07_train.ipynb', 'tests/test_style.py'])
+    assert 'nbs/checks/07_train.ipynb' in nbs and 'test_style.py' in tests  # quick: run
+    assert {'test_train.py', 'test_run_folder.py'} <= set(slow) and 'test_train.py' not in tests  # end to end: named
     nb = clone / 'nbs' / '05_criteria.ipynb'  # on a fresh clone, an edit is found by git
     nb.write_text(nb.read_text().replace('# Criteria', '# Criteria ', 1))
     try:

@@ -5,8 +5,9 @@
    (tools/check_sync.py).
 2. What the change touches: every file changed since --base (committed since then or not, and new files) names the
    notebooks and tests to run. A notebook (or its module, or its check notebook) runs itself and its check notebook
-   (nbdev_test), and the quick test files that import its module; a test file runs itself. End-to-end test files
-   (processes, the CLI, the website) run only when their own subject changed: see SLOW.
+   (nbdev_test), and the quick test files that import its module; a changed test file runs itself. End-to-end test
+   files (processes, the CLI, the website: SLOW) take minutes each: those that a change touches are named, to run
+   with pytest before a commit, but not run here.
 
 It prints what it picked and why; `make test` runs everything.
 """
@@ -16,11 +17,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 RULES = ['tests/test_style.py', 'tests/test_course.py', 'tests/test_import_order.py']
-SLOW = {  # end-to-end test files, minutes each: run when one of these modules (or the file itself) changed
-    'test_train.py': {'train'}, 'test_run_folder.py': {'train', 'runfolder'}, 'test_nothing_lost.py': {'train'},
-    'test_distributed.py': {'distributed'}, 'test_stored_runs.py': set(), 'test_notebooks.py': set(),
-    'test_docs.py': set(), 'test_make_study.py': set(), 'test_benchmarks.py': set(), 'test_first_hour.py': set(),
-    'test_divergence.py': {'train', 'runfolder'}}
+SLOW = ('test_train.py', 'test_run_folder.py', 'test_nothing_lost.py', 'test_distributed.py', 'test_stored_runs.py',
+        'test_notebooks.py', 'test_docs.py', 'test_make_study.py', 'test_benchmarks.py', 'test_first_hour.py',
+        'test_divergence.py', 'test_report_faults.py')  # end to end: processes, the CLI, the website; minutes each
 
 
 def changed_files(base:str)->list:
@@ -48,8 +47,8 @@ def importers(module:str)->list:
 
 
 def pick(files:list)->tuple:
-    "The notebooks and test files that `files` touch, and why each was picked."
-    nbs, tests, why = set(), set(), {}
+    "The notebooks and quick test files that `files` touch, the end-to-end test files they touch, and why."
+    nbs, tests, slow, why = set(), set(), set(), {}
     for f in files:
         p, module = ROOT / f, None
         if f.startswith('nbs/') and f.endswith('.ipynb') and not Path(f).name.startswith('_'):
@@ -62,14 +61,12 @@ def pick(files:list)->tuple:
             module = p.stem
             if (nb := notebook_of(module)) is not None: nbs.add(nb.relative_to(ROOT).as_posix())
         elif f.startswith('tests/test_') and f.endswith('.py') and p.exists():
-            tests.add(p.name)
+            (slow if p.name in SLOW else tests).add(p.name)
             why[p.name] = f
-        if module:
-            for t in importers(module):
-                if t not in SLOW or module in SLOW[t]:
-                    tests.add(t)
-                    why.setdefault(t, f"imports batch_curation.{module} ({f})")
-    return sorted(nbs), sorted(tests), why
+        for t in importers(module) if module else []:
+            (slow if t in SLOW else tests).add(t)
+            why.setdefault(t, f"imports batch_curation.{module} ({f})")
+    return sorted(nbs), sorted(tests), sorted(slow), why
 
 
 def run(title:str, cmd:list)->bool:
@@ -85,9 +82,9 @@ def main(argv=None):
     ap.add_argument('--base', default='HEAD', help='compare with this commit (default: HEAD, the uncommitted changes)')
     ap.add_argument('--dry-run', action='store_true', help='only say what would run')
     a = ap.parse_args(argv)
-    nbs, tests, why = pick(changed_files(a.base))
+    nbs, tests, slow, why = pick(changed_files(a.base))
     print(f"changed since {a.base}: notebooks to run: {', '.join(nbs) or 'none'}; tests: {', '.join(tests) or 'none'}")
-    for k in nbs + tests:
+    for k in nbs + tests + slow:
         if k in why: print(f"  {k}: {why[k]}")
     if a.dry_run: return
     t0, ok = time.perf_counter(), True
@@ -98,6 +95,8 @@ def main(argv=None):
                                                       *(f'tests/{t}' for t in tests)])
     print(f"make check: {'all passed' if ok else 'FAILED'} in {time.perf_counter() - t0:.0f} s "
           "(make test runs every notebook and test)")
+    if slow: print(f"the change also touches end-to-end tests, minutes each, not run here: {' '.join(slow)}; before "
+                   f"a commit: OMP_NUM_THREADS=1 .venv/bin/python -m pytest -n 2 {' '.join('tests/' + t for t in slow)}")
     sys.exit(0 if ok else 1)
 
 
