@@ -515,7 +515,8 @@ class ProgressCB(Callback):
             if self.plot: live_plot(self.mbar, self.learn.history, self.learn.n_epochs)
             self.mbar.write(line)
     def step_state(self): return {'loss_sum': self.loss_sum.clone(), 'n': self.n}
-    def load_step_state(self, sd): self.loss_sum, self.n, self.n0 = sd['loss_sum'].to(self.learn.device), sd['n'], sd['n']
+    def load_step_state(self, sd):
+        self.loss_sum, self.n, self.n0 = sd['loss_sum'].to(self.learn.device), sd['n'], sd['n']
 
 # %% ../nbs/04_learner.ipynb #43779f30
 #| code-fold: true

@@ -84,7 +84,8 @@ def check_new_run_dir(run_dir:Path, held:bool=False): # held: this process holds
         elif (run_dir / 'checkpoint.pt').is_file(): then = f"continue that run with --resume {run_dir}"
         elif (rec := diverged_record(run_dir)) is not None:
             then = (f"its loss became non-finite at peak lr {rec['lr']:.4g} before any checkpoint ({DIVERGED}): begin "
-                    f"it again in that folder at a lower rate with --resume {run_dir} --lr {rec['lr'] / 2:.4g}, or remove it")
+                    f"it again in that folder at a lower rate with --resume {run_dir} --lr {rec['lr'] / 2:.4g}, or "
+                    "remove it")
         else: then = "it has no checkpoint to resume from and no process uses it: remove it"
         raise RunFolderError(f"{run_dir} already exists and holds a run (or other files); nothing was written: "
                              f"{then}, or choose another --name")
@@ -146,7 +147,7 @@ def _world_error(run_dir, trained:int, now:int)->ValueError:
 # %% ../nbs/A3_run_folder.ipynb #7cb346d4
 def check_run_dir(run_dir:Path, c, # the run's `TrainConfig`
                   resume=False, world:int=1, # processes that will train it
-                  may_change:tuple=(), # settings a resume may change besides `RESUME_MAY_CHANGE` (lr, after a divergence)
+                  may_change:tuple=(), # more settings a resume may change (lr, after a divergence)
                   other_world:bool=False, # allow another number of processes than trained its last part
                  )->ResumePoint|None: # None for a new run
     "Check `run_dir` before a run uses it; for a resume, the `ResumePoint` its checkpoint gives."
@@ -174,7 +175,8 @@ def check_run_dir(run_dir:Path, c, # the run's `TrainConfig`
                          f"pass --epochs {s['epoch'] + (steps > 0)} or more")
     if (w := trained_world(s)) != world and not other_world: raise _world_error(run_dir, w, world)
     return ResumePoint(s['epoch'], steps, {k: tuple(v.shape) for k, v in s['model'].items()},
-                       s['cbs'].get('DataCheckCB', {}).get('data'), s['cbs'].get('RunSettingsCB', {}).get('segments', []), w)
+                       s['cbs'].get('DataCheckCB', {}).get('data'),
+                       s['cbs'].get('RunSettingsCB', {}).get('segments', []), w)
 
 def check_model_fits(model, shapes:dict, ck):
     "Refuse a checkpoint whose weights (name -> shape) do not fit `model`, naming the first that differs."

@@ -65,7 +65,7 @@ class TrainConfig:
     jitter_p: float = 0.8          # probability of colour jitter
     curation: str = 'none'         # a scheme of batch_curation.curation
     curation_args: dict = field(default_factory=dict)  # the scheme's parameters (a JSON object on the command line)
-    curation_seed: int = 0         # seeds the scheme's own generators; 0 in runs stored before it; new runs: seed + 10000
+    curation_seed: int = 0         # seeds the scheme's own generators; 0 in runs stored before it; new: seed + 10000
     plant_false_positives: float = 0.  # in [0, 0.5]: positive pairs given another image's view (05a_planted); 0: none
     plant_false_negatives: float = 0.  # in [0, 0.5]: images replaced by a copy of another of their batch; 0: none
     seed: int = 0                  # seeds the weights, the subsets, the batches and the views; >= 0
@@ -126,7 +126,8 @@ _AT_LEAST = dict(epochs=(1, 'train for at least one epoch'),
                  batch_size=(2, 'NT-Xent needs at least 2 images per batch'),
                  image_size=(8, 'smaller images leave crops of a pixel or two'), train_subset=(1, ''),
                  test_subset=(1, ''), head_hidden=(1, ''), head_out=(1, ''), warmup_epochs=(0, ''),
-                 weight_decay=(0, ''), momentum=(0, ''), seed=(0, ''), data_seed=(0, ''), curation_seed=(0, ''), conv_width=(1, ''),
+                 weight_decay=(0, ''), momentum=(0, ''), seed=(0, ''), data_seed=(0, ''), curation_seed=(0, ''),
+                 conv_width=(1, ''),
                  threads=(1, ''), knn_every=(1, ''), knn_k=(1, ''), checkpoint_every=(1, ''))
 
 # %% ../nbs/07_train.ipynb #bb6a7dab
@@ -380,7 +381,8 @@ def resume_command(run_dir, # the run folder
     "The command that continues `run_dir`, as typed where `bc_train` was started: `make`, `bc_train`, a path."
     args = ' '.join(['--resume', shlex.quote(str(run_dir))] + ([more] if more else []))
     if world > 1:
-        return f"{_exe(Path(sys.executable).with_name('torchrun'))} --nproc_per_node {world} -m batch_curation.train {args}"
+        torchrun = _exe(Path(sys.executable).with_name('torchrun'))
+        return f"{torchrun} --nproc_per_node {world} -m batch_curation.train {args}"
     if make := os.environ.get('BC_RESUME_WITH'): return f'{make} ARGS="{args}"'  # set by the Makefile's targets
     if Path(sys.argv[0]).name != 'bc_train': return f"{_exe(sys.executable)} -m batch_curation.train {args}"
     return f"{_exe(sys.argv[0])} {args}"
@@ -394,7 +396,7 @@ def _exe(path)->str:
     return shlex.quote(rel if not rel.startswith('..') else str(p))
 
 def _stopped(learn, r, how:str='stopped', all_kept:bool=True): # all_kept: a `StoppedEarly` (nothing after it lost)
-    "After a stop: plot the epochs done; what to say about it and how to resume. A run with no checkpoint leaves nothing."
+    "After a stop: plot the epochs done; what to say, and how to resume. A run with no checkpoint leaves nothing."
     run_dir = r.run_dir
     for p in _temporary_files(run_dir): p.unlink(missing_ok=True)
     ck = run_dir / 'checkpoint.pt'
@@ -458,7 +460,7 @@ def peak_lr(c:TrainConfig)->float:
     "The peak learning rate of `c`: `lr`, or lightly's 0.06 x batch/128 when it is none (as `simclr_learner`)."
     return c.lr if c.lr is not None else 0.06 * c.batch_size / 128
 
-class RunDiverged(RuntimeError): "The loss became non-finite: the folder is marked, and the message says how to restart."
+class RunDiverged(RuntimeError): "The loss became non-finite: the folder is marked; the message says how to restart."
 
 def check_restart(rec:dict, c:TrainConfig, run_dir:Path):
     "A diverged run (its `mark_diverged` record `rec`) continues only at another peak rate: say which, and from where."
@@ -474,10 +476,12 @@ def _diverged(r, e:NonFiniteLossError)->RunDiverged:
     "Mark the folder of run `r` diverged; the error saying what was kept and how to restart at a lower rate."
     ck, lr = r.run_dir / 'checkpoint.pt', peak_lr(r.c)
     s = read_checkpoint(ck) if ck.exists() else None
-    kept = None if s is None else f"epoch {s['epoch']}" + (f" and {m['steps']} steps" if (m := s.get('mid_epoch')) else '')
+    m = s.get('mid_epoch') if s is not None else None
+    kept = None if s is None else f"epoch {s['epoch']}" + (f" and {m['steps']} steps" if m else '')
     mark_diverged(r.run_dir, e, lr, kept, asdict(r.c))
-    start = f"from its last checkpoint ({kept})" if kept else "from the start, in the same folder (it had no checkpoint)"
-    return RunDiverged(f"the loss became non-finite at epoch {e.epoch}, step {e.step} of {e.steps}, at peak lr {lr:.4g}; "
+    start = f"from its last checkpoint ({kept})" if kept else "from the start, in its folder (it had no checkpoint)"
+    return RunDiverged(f"the loss became non-finite at epoch {e.epoch}, step {e.step} of {e.steps}, at peak lr "
+                       f"{lr:.4g}; "
                        f"nothing of that epoch was written, and {r.run_dir} is marked diverged ({DIVERGED}). Restart "
                        f"it {start} at a lower rate, e.g.: {resume_command(r.run_dir, r.world, f'--lr {lr / 2:.4g}')}"
                        " (or check the data)")
@@ -490,7 +494,8 @@ def _segment(c:TrainConfig, point:ResumePoint|None, world:int, dev, diverged:dic
     seg = dict(from_epoch=point.epochs if point else 0, from_step=point.steps if point else 0,
                threads=torch.get_num_threads(), world_size=world, device=device_name(dev or pick_device(c.device)),
                lr=peak_lr(c))
-    if diverged: seg['after_divergence'] = f"epoch {diverged['epoch']}, step {diverged['step']}, lr {diverged['lr']:.4g}"
+    if diverged:
+        seg['after_divergence'] = f"epoch {diverged['epoch']}, step {diverged['step']}, lr {diverged['lr']:.4g}"
     return seg
 
 def warn_threads(point:ResumePoint, run_dir, c:TrainConfig):
@@ -554,7 +559,8 @@ def scheme_line(c:TrainConfig, steps_per_epoch:int)->str:
         return text + (f", the whole run ({c.epochs} epochs of {steps_per_epoch} steps): the scheme only scores and "
                        "never acts;\n  give it a shorter warm-up (--curation-args '{\"warmup_epochs\": 0.5}') or more "
                        "--epochs")
-    return text + (f": it acts from epoch {warm // steps_per_epoch + 1}, step {warm % steps_per_epoch + 1}" if warm else '')
+    if not warm: return text
+    return text + f": it acts from epoch {warm // steps_per_epoch + 1}, step {warm % steps_per_epoch + 1}"
 
 def _header(r:Run)->str:
     "What the run prints before its first epoch: the data, the folder, the batches, the device, what curation does."
@@ -709,7 +715,7 @@ def read_run_config(run_dir, # the run folder
     return check_types(kept, str(cfg))
 
 # %% ../nbs/07_train.ipynb #bba1da21
-_NOT_SETTINGS = ('config', 'resume', 'restore_config', 'other_world_size', 'list')  # flags that are no TrainConfig field
+_NOT_SETTINGS = ('config', 'resume', 'restore_config', 'other_world_size', 'list')  # flags that are not settings
 
 def config_from_args(args):
     "The TrainConfig that the parsed flags describe, and the run folder to resume (or None)."
@@ -801,7 +807,7 @@ CRITERION_MEANINGS = {  # for registry entries with neither a docstring nor a co
     **{('negative', f'kmeans{k}'): f"one cluster of a {k}-means of last epoch's embeddings" for k in (10, 30, 100)}}
 
 def one_line(fn, key:tuple)->str:
-    "What a registry entry means: its docstring's first line, the comment on its registry line, or `CRITERION_MEANINGS`."
+    "What a registry entry means: its docstring's first line, the comment on its line, or `CRITERION_MEANINGS`."
     if getattr(fn, '__name__', '<lambda>') != '<lambda>' and fn.__doc__: return fn.__doc__.strip().splitlines()[0]
     try: line = inspect.getsource(fn).splitlines()[0]
     except (OSError, TypeError, IndexError): line = ''
@@ -813,7 +819,8 @@ def _scheme_args(name:str)->list:
     "Lines of scheme `name`'s arguments: name = default, and the comment on its parameter."
     if name == 'none': return []
     docs = {}  # a parameter's comment where the class, or a class it builds on, declares it
-    for cls in reversed(type(make_curation(name)[0]).__mro__[:-1]): docs.update({k: v for k, v in docments(cls).items() if v})
+    for cls in reversed(type(make_curation(name)[0]).__mro__[:-1]):
+        docs.update({k: v for k, v in docments(cls).items() if v})
     return [f"      {k} = {json.dumps(v) if isinstance(v, (str, int, float, bool, type(None))) else v}: "
             f"{docs.get(k) or EXTRA_ARGS.get(k, '')}" for k, v in scheme_params(name).items() if k != 'scorer_factory']
 
