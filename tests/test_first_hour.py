@@ -138,7 +138,7 @@ def tiny_archive(path:Path)->Path:
 def test_ctrl_c_then_the_printed_command_without_the_environment_ends_as_an_unbroken_run(tmp_path):
     "data 'auto' found through BC_CIFAR10_ARCHIVE; stopped within an epoch; resumed as printed, without the variable."
     archive = tiny_archive(tmp_path / 'shapes.tar.gz')
-    args = ['--preset', 'smoke', '--data', 'auto', '--epochs', '3', '--batch-size', '16', '--knn-k', '5', '--threads', '1',
+    args = ['--preset', 'smoke', '--data', 'auto', '--epochs', '3', '--batch-size', '8', '--knn-k', '5', '--threads', '1',
             '--curation', 'mask',
             '--curation-args', '{"warmup_steps": 3}', '--root', str(tmp_path / 'cache'), '--out', str(tmp_path)]
     env = {**os.environ, 'OMP_NUM_THREADS': '1', 'BC_CIFAR10_ARCHIVE': str(archive)}
@@ -150,8 +150,8 @@ def test_ctrl_c_then_the_printed_command_without_the_environment_ends_as_an_unbr
                          text=True, env=env, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     ck, t0 = tmp_path / 'part' / 'checkpoint.pt', time.time()
     while time.time() - t0 < 300 and p.poll() is None and not ck.exists(): time.sleep(0.02)
-    time.sleep(0.3)
-    p.send_signal(signal.SIGINT)  # within epoch 2, of 20 steps
+    time.sleep(0.05)
+    p.send_signal(signal.SIGINT)  # early in epoch 2, of 40 steps of a few milliseconds
     out, err = p.communicate(timeout=300)
     assert p.returncode == 130 and 'Traceback' not in err, err[-3000:]
     said = [l for l in err.splitlines() if 'resume with: ' in l]
